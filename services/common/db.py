@@ -1,0 +1,35 @@
+"""The asyncpg pool of a service, opened (after migrations) and closed with the app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+from aiohttp import web
+
+from services.common.health import READINESS_CHECKS
+from services.common.migrations import apply_migrations
+from services.common.settings import ServiceSettings
+from services.common.types import CleanupContext
+
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+
+
+def database_context(settings: ServiceSettings, migrations_dir: Path) -> CleanupContext:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        dsn = settings.database_url.get_secret_value()
+        await apply_migrations(dsn, migrations_dir)
+        pool = await asyncpg.create_pool(
+            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+        )
+        app[DB_POOL] = pool
+
+        async def database_answers() -> None:
+            await pool.fetchval("SELECT 1")
+
+        app[READINESS_CHECKS]["database"] = database_answers
+        yield
+        await pool.close()
+
+    return context

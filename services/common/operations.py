@@ -1,0 +1,96 @@
+"""One table per service: its routes and the models they take and return.
+
+The app's router and its OpenAPI document are both built from this table, so the committed
+`openapi.json` can only drift from the code if someone forgets to regenerate it — which a
+test catches.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
+
+from services.common.errors import Problem
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+_PATH_PARAM = re.compile(r"\{(\w+)\}")
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    request: type[BaseModel] | None = None
+    response: Any = None  # a type pydantic can describe (model, list[model]); None: no body
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    headers: Mapping[str, str] = field(default_factory=dict)  # request header -> description
+
+
+def add_routes(app: web.Application, operations: tuple[Operation, ...]) -> None:
+    for op in operations:
+        app.router.add_route(op.method, op.path, op.handler)
+
+
+def openapi_document(title: str, version: str, operations: tuple[Operation, ...]) -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    paths: dict[str, dict[str, Any]] = {}
+
+    def schema_of(tp: Any) -> dict[str, Any]:
+        generated = TypeAdapter(tp).json_schema(
+            ref_template="#/components/schemas/{model}", by_alias=True
+        )
+        schemas.update(generated.pop("$defs", {}))
+        if generated.get("type") == "object" and "title" in generated:
+            schemas[generated["title"]] = generated
+            return {"$ref": f"#/components/schemas/{generated['title']}"}
+        return generated
+
+    problem = {"application/problem+json": {"schema": schema_of(Problem)}}
+    for op in operations:
+        parameters: list[dict[str, Any]] = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PATH_PARAM.findall(op.path)
+        ]
+        parameters += [
+            {
+                "name": name,
+                "in": "header",
+                "required": False,
+                "description": text,
+                "schema": {"type": "string"},
+            }
+            for name, text in op.headers.items()
+        ]
+        success: dict[str, Any] = {"description": op.summary}
+        if op.response is not None:
+            success["content"] = {"application/json": {"schema": schema_of(op.response)}}
+        entry: dict[str, Any] = {
+            "summary": op.summary,
+            "operationId": op.handler.__name__,
+            "responses": {
+                str(op.status): success,
+                **{str(code): {"description": "problem", "content": problem} for code in op.errors},
+            },
+        }
+        if parameters:
+            entry["parameters"] = parameters
+        if op.request is not None:
+            entry["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": schema_of(op.request)}},
+            }
+        paths.setdefault(op.path, {})[op.method.lower()] = entry
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": version},
+        "paths": paths,
+        "components": {"schemas": dict(sorted(schemas.items()))},
+    }

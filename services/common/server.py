@@ -1,0 +1,43 @@
+"""Process entry point shared by `python -m services.<name>`: logging, tracing, serve, drain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+
+from services.common.logs import configure_logging
+from services.common.settings import ServiceSettings
+from services.common.telemetry import configure_tracing
+
+log = logging.getLogger(__name__)
+
+
+def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) -> None:
+    configure_logging(settings.service_name, settings.log_level)
+    provider = configure_tracing(
+        settings.service_name, settings.service_version, settings.zipkin_endpoint
+    )
+    try:
+        log.info(
+            "starting",
+            extra={
+                "host": settings.host,
+                "port": settings.port,
+                "version": settings.service_version,
+            },
+        )
+        # On SIGTERM/SIGINT aiohttp stops accepting, lets in-flight requests finish for up to
+        # shutdown_timeout, then runs cleanup contexts (pool close, consumers, relays).
+        web.run_app(
+            create_app(),
+            host=settings.host,
+            port=settings.port,
+            shutdown_timeout=settings.shutdown_timeout_seconds,
+            print=None,
+            access_log_format="%r %s %b %Tf",
+        )
+    finally:
+        provider.shutdown()  # flushes spans still in the batch processor
+        log.info("stopped")

@@ -1,0 +1,52 @@
+"""Shared fixtures: one real PostgreSQL server for the whole test session."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from mesh.postgres import PostgresServer, start_postgres, stop_postgres
+
+
+@pytest.fixture(scope="session")
+def postgres_base_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Where test PostgreSQL clusters live; traversable by the server user.
+
+    As root the server runs as meshmart-pg, which must be able to enter every parent directory.
+    pytest's /tmp/pytest-of-root is 0700 and every pytest session (e.g. a concurrent one)
+    resets it to 0700, which would cut a running server's pg_ctl off mid-session; so as root
+    use a directory of our own directly under /tmp instead.
+    """
+    if os.geteuid() != 0:
+        yield tmp_path_factory.mktemp("postgres")
+        return
+    base = Path(tempfile.mkdtemp(prefix="meshmart-pg-tests-"))
+    base.chmod(0o711)  # enter, not list
+    try:
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture
+def postgres_tmp_path(postgres_base_dir: Path, request: pytest.FixtureRequest) -> Path:
+    """A fresh per-test directory for a test that starts its own server."""
+    path = postgres_base_dir / str(request.node.name)
+    path.mkdir()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server(postgres_base_dir: Path) -> Iterator[PostgresServer]:
+    """A fresh server on 127.0.0.1 (fsync off), stopped at the end of the session."""
+    data_dir = postgres_base_dir / "session" / "data"
+    server = start_postgres(data_dir, fast_unsafe=True)  # cleans up after itself on failure
+    try:
+        yield server
+    finally:
+        stop_postgres(data_dir)

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import asyncpg
+
+from mesh.postgres import PostgresServer, database_dsn, ensure_databases
+from mesh.workloads import SERVICES
+from services.common.migrations import apply_migrations
+
+
+async def test_migrations_apply_once_then_are_a_no_op(postgres_server: PostgresServer) -> None:
+    for spec in SERVICES:
+        name = f"mtest_{spec.database}"
+        await ensure_databases(postgres_server.admin_dsn, [name])
+        dsn = database_dsn(postgres_server.admin_dsn, name)
+        first = await apply_migrations(dsn, spec.migrations_dir)
+        assert first, spec.name
+        assert await apply_migrations(dsn, spec.migrations_dir) == []
+        conn = await asyncpg.connect(dsn)
+        try:
+            versions = await conn.fetchval("SELECT count(*) FROM schema_migrations")
+        finally:
+            await conn.close()
+        assert versions == len(first)
+
+
+async def test_seed_rows_are_not_duplicated(postgres_server: PostgresServer) -> None:
+    catalog = next(s for s in SERVICES if s.name == "catalog-service")
+    await ensure_databases(postgres_server.admin_dsn, ["mtest_seed"])
+    dsn = database_dsn(postgres_server.admin_dsn, "mtest_seed")
+    await apply_migrations(dsn, catalog.migrations_dir)
+    await apply_migrations(dsn, catalog.migrations_dir)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM catalog") == 3
+    finally:
+        await conn.close()
