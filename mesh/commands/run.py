@@ -17,7 +17,7 @@ from pathlib import Path
 from types import FrameType
 
 from mesh import devsecrets
-from mesh.commands.db import prepare_databases
+from mesh.commands.db import DEFAULT_RUN_DIR, data_dir, prepare_databases
 from mesh.postgres import (
     PostgresError,
     database_dsn,
@@ -39,7 +39,7 @@ class Stop(Exception):
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run PostgreSQL and the three services")
-    parser.add_argument("--run-dir", type=Path, default=REPO_ROOT / ".cache" / "run")
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.add_argument(
         "--base-port", type=int, default=8100, help="services listen on base+1, base+2, base+3"
     )
@@ -93,11 +93,11 @@ def _postgres(run_dir: Path, pg_bin: Path | None) -> tuple[str, Path | None]:
     external = os.environ.get("MESHMART_PG_DSN")
     if external:
         return external, None
-    data_dir = run_dir / "postgres" / "data"
+    pg_data = data_dir(run_dir)
     bin_dir = pg_bin or (Path(p) if (p := os.environ.get("MESHMART_PG_BIN")) else None)
-    already = running_server(data_dir) is not None
-    server = start_postgres(data_dir, bin_dir=bin_dir)
-    return server.admin_dsn, None if already else data_dir
+    already = running_server(pg_data) is not None
+    server = start_postgres(pg_data, bin_dir=bin_dir)
+    return server.admin_dsn, None if already else pg_data
 
 
 def _shared_env(run_dir: Path) -> dict[str, str]:

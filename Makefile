@@ -1,0 +1,61 @@
+# meshmart: the targets read like the README. Everything setup downloads or builds lives
+# under .cache/ (git-ignored) and .venv/, and a second run reuses it.
+
+PYTHON      ?= python3
+UV_VERSION  := 0.13.8
+CACHE       := $(CURDIR)/.cache
+UV          := $(CACHE)/tools/uv-$(UV_VERSION)/bin/uv
+VENV_STAMP  := .venv/.synced
+
+export UV_CACHE_DIR          := $(CACHE)/uv
+export UV_PYTHON_DOWNLOADS   := never
+export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
+
+.PHONY: help setup run test unit integration lint format openapi clean
+
+help:
+	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
+	@echo "make test   set everything up and run lint + the whole test suite"
+	@echo "make lint   ruff, ruff format --check, mypy --strict, openapi check"
+
+setup: $(VENV_STAMP)
+
+# uv itself comes from PyPI into the cache; it then installs exactly what uv.lock pins.
+$(UV):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "meshmart needs Python 3.11+, found " + sys.version.split()[0])'
+	@echo "==> installing uv $(UV_VERSION) into $(CACHE)/tools"
+	@$(PYTHON) -m venv $(CACHE)/tools/uv-$(UV_VERSION)
+	@$(CACHE)/tools/uv-$(UV_VERSION)/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(VENV_STAMP): $(UV) pyproject.toml uv.lock
+	@echo "==> syncing .venv from uv.lock"
+	@$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+run: setup
+	.venv/bin/meshmart run
+
+test: setup lint
+	.venv/bin/pytest
+
+unit: setup
+	.venv/bin/pytest tests/unit
+
+integration: setup
+	.venv/bin/pytest tests/integration tests/e2e
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+	.venv/bin/mypy
+	.venv/bin/meshmart openapi check
+
+format: setup
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+openapi: setup
+	.venv/bin/meshmart openapi write
+
+clean:
+	rm -rf .venv $(CACHE)
