@@ -7,6 +7,9 @@ from services.catalog.models import CatalogItem
 from services.common.db import DB_POOL
 from services.common.errors import ProblemError, json_response
 from services.common.operations import Operation
+from services.common.requests import path_text
+
+MAX_PRODUCT_ID_LENGTH = 64
 
 
 async def list_catalogs(request: web.Request) -> web.Response:
@@ -14,7 +17,7 @@ async def list_catalogs(request: web.Request) -> web.Response:
 
 
 async def get_catalog(request: web.Request) -> web.Response:
-    product_id = request.match_info["productId"]
+    product_id = path_text(request, "productId", MAX_PRODUCT_ID_LENGTH)
     item = await repository.get_item(request.app[DB_POOL], product_id)
     if item is None:
         raise ProblemError(404, f"no product {product_id!r}")
@@ -29,6 +32,6 @@ OPERATIONS = (
         get_catalog,
         "One product",
         response=CatalogItem,
-        errors=(404,),
+        errors=(400, 404),
     ),
 )

@@ -27,5 +27,17 @@ async def read_body(request: web.Request, model: type[M]) -> M:
         raise ProblemError(400, "request validation failed", errors=field_errors(exc)) from None
 
 
+def path_text(request: web.Request, name: str, max_length: int) -> str:
+    """A path parameter as text the database can store, or a 400 naming it."""
+    value = request.match_info[name]
+    if len(value) > max_length or "\x00" in value:
+        raise ProblemError(
+            400,
+            f"invalid {name}",
+            errors=[FieldError(field=name, message=f"1..{max_length} characters, no NUL")],
+        )
+    return value
+
+
 def _body_error(message: str) -> FieldError:
     return FieldError(field="body", message=message)

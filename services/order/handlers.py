@@ -9,11 +9,11 @@ from yarl import URL
 
 from services.common.app import HTTP_CLIENT
 from services.common.db import DB_POOL
-from services.common.errors import FieldError, ProblemError, json_response
+from services.common.errors import ProblemError, json_response
 from services.common.operations import Operation
 from services.common.peers import PeerUnavailable, get_json
 from services.common.propagation import forwarded_headers
-from services.common.requests import read_body
+from services.common.requests import path_text, read_body
 from services.order import idempotency, pricing, repository
 from services.order.idempotency import Decision
 from services.order.models import CatalogProduct, Order, OrderRequest
@@ -23,14 +23,7 @@ MAX_USER_ID_LENGTH = 100
 
 
 def _user_id(request: web.Request) -> str:
-    user_id = request.match_info["userId"]
-    if len(user_id) > MAX_USER_ID_LENGTH:
-        raise ProblemError(
-            400,
-            "invalid userId",
-            errors=[FieldError(field="userId", message=f"at most {MAX_USER_ID_LENGTH} characters")],
-        )
-    return user_id
+    return path_text(request, "userId", MAX_USER_ID_LENGTH)
 
 
 async def _catalog_product(request: web.Request, product_id: str) -> CatalogProduct | None:

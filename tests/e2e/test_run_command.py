@@ -6,97 +6,15 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
-READY_LINE = "meshmart is up"
-
-
-def _free_base_port() -> int:
-    """A base port whose next three ports are free (the services use base+1..base+3)."""
-    for base in range(21000, 29000, 10):
-        ports = [base + i for i in (1, 2, 3)]
-        try:
-            for port in ports:
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        return base
-    raise RuntimeError("no free port range")
-
-
-def _listening_addresses(ports: set[int]) -> set[tuple[str, int]]:
-    """(address, port) of LISTEN sockets on `ports`, from /proc/net/tcp{,6}."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, port = local.rsplit(":", 1)
-            if state == "0A" and int(port, 16) in ports:
-                found.add((address, int(port, 16)))
-    return found
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
-    return "State:\tZ" not in status  # a zombie waiting for its parent has already exited
-
-
-@pytest.fixture
-def meshmart_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    base = _free_base_port()
-    run_dir = tmp_path / "run"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mesh.cli",
-            "run",
-            "--run-dir",
-            str(run_dir),
-            "--base-port",
-            str(base),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={k: v for k, v in os.environ.items() if k != "MESHMART_PG_DSN"},
-    )
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 90
-        output = []
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            output.append(line)
-            if READY_LINE in line:
-                break
-        assert any(READY_LINE in line for line in output), "".join(output)
-        yield proc, base, run_dir
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if proc.stdout is not None:
-            proc.stdout.close()
+from tests.e2e.shop import listening_addresses, pid_alive
 
 
 async def _json(resp: aiohttp.ClientResponse, status: int) -> Any:
@@ -113,7 +31,7 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     pids = [s["pid"] for s in state["services"].values()]
     postmaster = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
 
-    assert _listening_addresses({base + 1, base + 2, base + 3}) == {
+    assert listening_addresses({base + 1, base + 2, base + 3}) == {
         ("0100007F", base + 1),
         ("0100007F", base + 2),
         ("0100007F", base + 3),
@@ -143,10 +61,23 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     tail = proc.stdout.read()
     assert "stopped PostgreSQL" in tail, tail
     deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(_pid_alive(p) for p in [*pids, postmaster]):
+    while time.monotonic() < deadline and any(pid_alive(p) for p in [*pids, postmaster]):
         await asyncio.sleep(0.1)
-    assert [p for p in [*pids, postmaster] if _pid_alive(p)] == []
+    assert [p for p in [*pids, postmaster] if pid_alive(p)] == []
     assert not (run_dir / "state.json").exists()
+
+    secrets = [
+        (run_dir / "postgres" / "postgres.password").read_text().strip(),
+        (run_dir / "secrets" / "cipher.key").read_text().strip(),
+        (run_dir / "secrets" / "jwt-signing-key.pem").read_text().splitlines()[1],
+        body["pwd"],
+    ]
+    logs = {p.name: p.read_text() for p in (run_dir / "logs").glob("*.log")}
+    assert set(logs) == {"user-service.log", "catalog-service.log", "order-service.log"}
+    for name, text in logs.items():
+        assert text.strip(), name
+        for secret in secrets:
+            assert secret not in text, f"a secret leaked into {name}"
 
 
 def test_db_command_is_idempotent(tmp_path: Path) -> None:

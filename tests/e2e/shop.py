@@ -1,0 +1,92 @@
+"""Helpers to run `meshmart run` as a real process tree, the way a user starts it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+READY_LINE = "meshmart is up"
+
+
+def free_base_port() -> int:
+    """A base port whose next three ports are free (the services use base+1..base+3)."""
+    for base in range(21000, 29000, 10):
+        ports = [base + i for i in (1, 2, 3)]
+        try:
+            for port in ports:
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        return base
+    raise RuntimeError("no free port range")
+
+
+def listening_addresses(ports: set[int]) -> set[tuple[str, int]]:
+    """(address, port) of LISTEN sockets on `ports`, from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            local, state = line.split()[1], line.split()[3]
+            address, port = local.rsplit(":", 1)
+            if state == "0A" and int(port, 16) in ports:
+                found.add((address, int(port, 16)))
+    return found
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status  # a zombie waiting for its parent has already exited
+
+
+def start_shop(run_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """Run `meshmart run` until it prints that it is up; Ctrl-C it afterwards if still running."""
+    base = free_base_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mesh.cli",
+            "run",
+            "--run-dir",
+            str(run_dir),
+            "--base-port",
+            str(base),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={k: v for k, v in os.environ.items() if k != "MESHMART_PG_DSN"},
+    )
+    try:
+        assert proc.stdout is not None
+        deadline = time.monotonic() + 90
+        output = []
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            output.append(line)
+            if READY_LINE in line:
+                break
+        assert any(READY_LINE in line for line in output), "".join(output)
+        yield proc, base, run_dir
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
