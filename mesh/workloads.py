@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from pathlib import Path
+
+from services.common.migrations import MigrationModule
 
 SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
@@ -18,8 +21,12 @@ class ServiceSpec:
     default_port: int  # loopback port in direct (mesh-less) local mode
 
     @property
-    def migrations_dir(self) -> Path:
-        return SERVICES_DIR / self.package.rsplit(".", 1)[-1] / "migrations"
+    def migrations(self) -> tuple[MigrationModule, ...]:
+        """The service's schema modules, as its app applies them at start."""
+        modules: tuple[MigrationModule, ...] = importlib.import_module(
+            f"{self.package}.app"
+        ).MIGRATIONS
+        return modules
 
 
 SERVICES: tuple[ServiceSpec, ...] = (

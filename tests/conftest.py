@@ -1,4 +1,4 @@
-"""Shared fixtures: one real PostgreSQL server for the whole test session."""
+"""Shared fixtures: one real PostgreSQL server and one real Kafka broker for the test session."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from mesh.kafka import KafkaBroker, start_kafka, stop_kafka
 from mesh.postgres import PostgresServer, start_postgres, stop_postgres
 
 
@@ -50,3 +51,17 @@ def postgres_server(postgres_base_dir: Path) -> Iterator[PostgresServer]:
         yield server
     finally:
         stop_postgres(data_dir)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBroker]:
+    """A single-node Kafka broker (KRaft) on 127.0.0.1 in its own run dir, stopped at the end.
+
+    Started only if a test asks for it. The first run of all fetches the jars with Maven.
+    """
+    run_dir = tmp_path_factory.mktemp("kafka") / "run"
+    broker = start_kafka(run_dir)  # stops the JVM itself if the start fails
+    try:
+        yield broker
+    finally:
+        stop_kafka(run_dir)

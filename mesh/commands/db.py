@@ -98,7 +98,7 @@ async def _prepare(admin_dsn: str) -> None:
     created = set(await ensure_databases(admin_dsn, (s.database for s in SERVICES)))
     for spec in SERVICES:
         dsn = database_dsn(admin_dsn, spec.database)
-        applied = await apply_migrations(dsn, spec.migrations_dir)
+        applied = await apply_migrations(dsn, spec.migrations)
         state = "created" if spec.database in created else "exists"
         migrations = f"applied {', '.join(applied)}" if applied else "up to date"
         print(f"{spec.name}: database {spec.database} {state}, migrations {migrations}")

@@ -1,4 +1,4 @@
-"""`meshmart run`: PostgreSQL plus the three services on loopback, until Ctrl-C.
+"""`meshmart run`: PostgreSQL, Kafka and the three services on loopback, until Ctrl-C.
 
 Direct mode: each service listens on its own 127.0.0.1 port and calls its peers there.
 Everything started here is stopped here, by PID, on Ctrl-C, SIGTERM or a child's failure.
@@ -7,6 +7,7 @@ Everything started here is stopped here, by PID, on Ctrl-C, SIGTERM or a child's
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import signal
@@ -18,6 +19,16 @@ from types import FrameType
 
 from mesh import devsecrets
 from mesh.commands.db import DEFAULT_RUN_DIR, data_dir, prepare_databases
+from mesh.kafka import (
+    KafkaBroker,
+    KafkaError,
+    TopicSpec,
+    ensure_topics,
+    running_kafka,
+    start_kafka,
+    stop_kafka,
+)
+from mesh.maven import MavenError
 from mesh.postgres import (
     PostgresError,
     database_dsn,
@@ -28,9 +39,11 @@ from mesh.postgres import (
 from mesh.processes import Child, python_module, wait_until
 from mesh.workloads import SERVICES, ServiceSpec
 from services.common import cipher
+from services.common.events import TOPIC_PARTITIONS
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 READY_TIMEOUT_SECONDS = 60.0
+TOPICS = [TopicSpec(name, partitions) for name, partitions in TOPIC_PARTITIONS.items()]
 
 
 class Stop(Exception):
@@ -57,19 +70,23 @@ def run(args: argparse.Namespace) -> int:
     run_dir: Path = args.run_dir.resolve()
     children: list[Child] = []
     started_pg: Path | None = None
+    started_kafka = False
     try:
         admin_dsn, started_pg = _postgres(run_dir, args.pg_bin)
         prepare_databases(admin_dsn)
+        started_kafka = running_kafka(run_dir) is None
+        broker = start_kafka(run_dir)
+        asyncio.run(ensure_topics(broker.bootstrap_servers, TOPICS))
         ports = {spec.name: args.base_port + i + 1 for i, spec in enumerate(SERVICES)}
-        env = _shared_env(run_dir)
+        env = {**_shared_env(run_dir), "MESHMART_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers}
         for spec in SERVICES:
             child = _service_child(spec, run_dir, ports, admin_dsn, env)
             print(f"starting {spec.name} on 127.0.0.1:{ports[spec.name]}", flush=True)
             child.start()
             children.append(child)
         _wait_ready(children, ports)
-        _write_state(run_dir, children, ports, started_pg)
-        _print_urls(ports, run_dir)
+        _write_state(run_dir, children, ports, broker)
+        _print_urls(ports, broker.bootstrap_servers, run_dir)
         while True:
             for child in children:
                 if (code := child.exited()) is not None:
@@ -79,13 +96,13 @@ def run(args: argparse.Namespace) -> int:
     except Stop as stop:
         print(f"\n{stop}: stopping", flush=True)
         return 0
-    except (PostgresError, RuntimeError) as exc:
+    except (PostgresError, KafkaError, MavenError, RuntimeError) as exc:
         print(f"meshmart run: error: {exc}", file=sys.stderr)
         return 1
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        _shutdown(children, started_pg, run_dir)
+        _shutdown(children, started_pg, run_dir if started_kafka else None, run_dir)
 
 
 def _postgres(run_dir: Path, pg_bin: Path | None) -> tuple[str, Path | None]:
@@ -152,29 +169,34 @@ def _wait_ready(children: list[Child], ports: dict[str, int]) -> None:
 
 
 def _write_state(
-    run_dir: Path, children: list[Child], ports: dict[str, int], pg: Path | None
+    run_dir: Path, children: list[Child], ports: dict[str, int], broker: KafkaBroker
 ) -> None:
     state = {
         "services": {
             c.name: {"pid": c.pid, "url": f"http://127.0.0.1:{ports[c.name]}"} for c in children
         },
-        "postgres_started": pg is not None,
+        "kafka": {"pid": broker.pid, "bootstrap_servers": broker.bootstrap_servers},
     }
     (run_dir / "state.json").write_text(json.dumps(state, indent=2))
 
 
-def _print_urls(ports: dict[str, int], run_dir: Path) -> None:
+def _print_urls(ports: dict[str, int], bootstrap: str, run_dir: Path) -> None:
     print("\nmeshmart is up (direct mode: no mesh yet). Press Ctrl-C to stop.")
     for name, port in ports.items():
         print(f"  {name:<16} http://127.0.0.1:{port}")
+    print(f"  {'kafka':<16} {bootstrap}")
     print(f"  logs             {run_dir / 'logs'}", flush=True)
 
 
-def _shutdown(children: list[Child], started_pg: Path | None, run_dir: Path) -> None:
+def _shutdown(
+    children: list[Child], started_pg: Path | None, kafka_run_dir: Path | None, run_dir: Path
+) -> None:
     for child in reversed(children):
         code = child.stop(timeout=15)
         if code is not None:
             print(f"stopped {child.name} (pid {child.pid}, exit {code})", flush=True)
+    if kafka_run_dir is not None and stop_kafka(kafka_run_dir):
+        print("stopped Kafka", flush=True)
     if started_pg is not None and stop_postgres(started_pg):
         print("stopped PostgreSQL", flush=True)
     (run_dir / "state.json").unlink(missing_ok=True)

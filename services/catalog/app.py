@@ -6,10 +6,20 @@ from aiohttp import web
 
 from services.catalog.handlers import OPERATIONS
 from services.catalog.settings import CatalogSettings
+from services.catalog.stock import order_events_handler
 from services.common.app import base_app
+from services.common.events import ORDER_EVENT, ORDER_EVENTS
+from services.common.messaging import messaging_context
+from services.common.migrations import MESSAGING
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = (MESSAGING, ("catalog", Path(__file__).parent / "migrations"))
 
 
 def create_app(settings: CatalogSettings) -> web.Application:
-    return base_app(settings, OPERATIONS, MIGRATIONS)
+    app = base_app(settings, OPERATIONS, MIGRATIONS)
+    app.cleanup_ctx.append(
+        messaging_context(
+            settings, topic=ORDER_EVENTS, events=ORDER_EVENT, handler=order_events_handler
+        )
+    )
+    return app

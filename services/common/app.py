@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
@@ -13,6 +12,7 @@ from aiohttp import web
 from services.common.db import database_context
 from services.common.errors import problem_middleware
 from services.common.health import add_health_routes
+from services.common.migrations import MigrationModule
 from services.common.operations import Operation, add_routes, openapi_document
 from services.common.settings import ServiceSettings
 from services.common.telemetry import client_trace_configs
@@ -24,7 +24,7 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 def base_app(
     settings: ServiceSettings,
     operations: tuple[Operation, ...],
-    migrations_dir: Path,
+    migrations: Sequence[MigrationModule],
 ) -> web.Application:
     """An app with problem+json errors, tracing, health, OpenAPI, its routes and its database."""
     # Server spans come from AioHttpServerInstrumentor, installed per process by telemetry.
@@ -38,7 +38,7 @@ def base_app(
         return web.json_response(document, dumps=_pretty)
 
     app.router.add_get("/openapi.json", serve_openapi)
-    app.cleanup_ctx.append(database_context(settings, migrations_dir))
+    app.cleanup_ctx.append(database_context(settings, migrations))
     return app
 
 

@@ -2,24 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 from aiohttp import web
 
 from services.common.health import READINESS_CHECKS
-from services.common.migrations import apply_migrations
+from services.common.migrations import MigrationModule, apply_migrations
 from services.common.settings import ServiceSettings
 from services.common.types import CleanupContext
 
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 
 
-def database_context(settings: ServiceSettings, migrations_dir: Path) -> CleanupContext:
+def database_context(
+    settings: ServiceSettings, migrations: Sequence[MigrationModule]
+) -> CleanupContext:
     async def context(app: web.Application) -> AsyncIterator[None]:
         dsn = settings.database_url.get_secret_value()
-        await apply_migrations(dsn, migrations_dir)
+        await apply_migrations(dsn, migrations)
         pool = await asyncpg.create_pool(
             dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
         )

@@ -34,6 +34,8 @@ class ServiceSettings(BaseSettings):
     live_config_file: Path | None = None
     log_level: str = "INFO"
     zipkin_endpoint: str | None = None  # e.g. http://127.0.0.1:9411/api/v2/spans
+    # host:port[,host:port]; unset: no Kafka (events wait in the outbox until it is set).
+    kafka_bootstrap_servers: str | None = None
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
     cipher_key: SecretStr | None = None
     cipher_key_file: Path | None = None

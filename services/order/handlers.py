@@ -10,6 +10,7 @@ from yarl import URL
 from services.common.app import HTTP_CLIENT
 from services.common.db import DB_POOL
 from services.common.errors import ProblemError, json_response
+from services.common.messaging import kick_relay
 from services.common.operations import Operation
 from services.common.peers import PeerUnavailable, get_json
 from services.common.propagation import forwarded_headers
@@ -74,6 +75,7 @@ async def place_order(request: web.Request) -> web.Response:
         if idempotency.decide(earlier, request_hash) is Decision.CONFLICT:
             raise idempotency.conflict()
         return _replay(earlier)
+    kick_relay(request.app)
     return web.json_response(text=payload, status=201)
 
 

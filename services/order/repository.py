@@ -4,6 +4,8 @@ import uuid
 
 import asyncpg
 
+from services.common.events import ORDER_EVENTS, OrderPlaced
+from services.common.outbox import add_event
 from services.order.idempotency import StoredResponse
 from services.order.models import Order
 
@@ -61,6 +63,13 @@ async def save_order(
             order.status,
             order.created_at,
         )
+        placed = OrderPlaced(
+            order_id=uuid.UUID(order.order_id),
+            user_id=order.user_id,
+            product_id=order.product_id,
+            qty=order.qty,
+        )
+        await add_event(conn, ORDER_EVENTS, order.product_id, placed)
     return None
 
 

@@ -10,7 +10,7 @@ from services.user.handlers import OPERATIONS, TOKEN_ISSUER
 from services.user.settings import USER_SETTINGS, UserSettings
 from services.user.tokens import TokenIssuer
 
-MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATIONS = (("user", Path(__file__).parent / "migrations"),)
 
 
 def create_app(settings: UserSettings) -> web.Application:

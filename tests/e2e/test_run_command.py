@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from tests.e2e.shop import listening_addresses, pid_alive
+from tests.integration.sync_stack import eventually
 
 
 async def _json(resp: aiohttp.ClientResponse, status: int) -> Any:
@@ -30,6 +31,7 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     state = json.loads((run_dir / "state.json").read_text())
     pids = [s["pid"] for s in state["services"].values()]
     postmaster = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
+    pids.append(state["kafka"]["pid"])
 
     assert listening_addresses({base + 1, base + 2, base + 3}) == {
         ("0100007F", base + 1),
@@ -55,11 +57,20 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
         detail = await _json(await http.get(f"{user}/users/{created['userId']}"), 200)
         assert [o["orderId"] for o in detail["orders"]] == [placed["orderId"]]
 
+        async def confirmed() -> bool:
+            orders = await _json(await http.get(f"{order}/{created['userId']}/orders"), 200)
+            return bool(orders[0]["status"] == "CONFIRMED")
+
+        await eventually(confirmed, 60)  # through Kafka: order -> catalog -> order
+        products = await _json(await http.get(f"{catalog}/catalogs"), 200)
+        berlin_now = next(p for p in products if p["productId"] == "CATALOG-001")
+        assert berlin_now["stock"] == berlin["stock"] - 2
+
     proc.send_signal(signal.SIGINT)
     assert await asyncio.to_thread(proc.wait, 60) == 0
     assert proc.stdout is not None
     tail = proc.stdout.read()
-    assert "stopped PostgreSQL" in tail, tail
+    assert "stopped PostgreSQL" in tail and "stopped Kafka" in tail, tail
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline and any(pid_alive(p) for p in [*pids, postmaster]):
         await asyncio.sleep(0.1)
@@ -93,7 +104,10 @@ def test_db_command_is_idempotent(tmp_path: Path) -> None:
     try:
         first = db("up")
         assert first.returncode == 0, first.stderr
-        assert "created, migrations applied 001_" in first.stdout
+        assert (
+            "user-service: database user_service created, migrations applied user/001_users.sql"
+            in first.stdout
+        )
         second = db("up")
         assert second.returncode == 0, second.stderr
         assert second.stdout.count("exists, migrations up to date") == 3

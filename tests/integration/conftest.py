@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from mesh.postgres import PostgresServer, database_dsn, ensure_databases
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
+from services.common.telemetry import configure_tracing
 from services.order.app import create_app as create_order
 from services.order.settings import OrderSettings
 from services.user.app import create_app as create_user
@@ -26,6 +29,18 @@ from services.user.tokens import generate_private_key_pem
 
 Client = TestClient[web.Request, web.Application]
 DATABASES = ("itest_user", "itest_catalog", "itest_order")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spans() -> InMemorySpanExporter:
+    """Tracing set up exactly as a service process does, with spans kept in memory.
+
+    Autouse and session-wide: the tracer provider is process-global and the aiohttp server
+    instrumentation must be in place before any app is built.
+    """
+    exporter = InMemorySpanExporter()
+    configure_tracing("meshmart-tests", "test", None, [SimpleSpanProcessor(exporter)])
+    return exporter
 
 
 @pytest.fixture(scope="session")

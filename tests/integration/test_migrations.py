@@ -12,9 +12,9 @@ async def test_migrations_apply_once_then_are_a_no_op(postgres_server: PostgresS
         name = f"mtest_{spec.database}"
         await ensure_databases(postgres_server.admin_dsn, [name])
         dsn = database_dsn(postgres_server.admin_dsn, name)
-        first = await apply_migrations(dsn, spec.migrations_dir)
+        first = await apply_migrations(dsn, spec.migrations)
         assert first, spec.name
-        assert await apply_migrations(dsn, spec.migrations_dir) == []
+        assert await apply_migrations(dsn, spec.migrations) == []
         conn = await asyncpg.connect(dsn)
         try:
             versions = await conn.fetchval("SELECT count(*) FROM schema_migrations")
@@ -27,8 +27,8 @@ async def test_seed_rows_are_not_duplicated(postgres_server: PostgresServer) -> 
     catalog = next(s for s in SERVICES if s.name == "catalog-service")
     await ensure_databases(postgres_server.admin_dsn, ["mtest_seed"])
     dsn = database_dsn(postgres_server.admin_dsn, "mtest_seed")
-    await apply_migrations(dsn, catalog.migrations_dir)
-    await apply_migrations(dsn, catalog.migrations_dir)
+    await apply_migrations(dsn, catalog.migrations)
+    await apply_migrations(dsn, catalog.migrations)
     conn = await asyncpg.connect(dsn)
     try:
         assert await conn.fetchval("SELECT count(*) FROM catalog") == 3
