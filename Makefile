@@ -11,7 +11,7 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup run test unit integration lint format openapi clean
+.PHONY: help setup run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
@@ -59,3 +59,6 @@ openapi: setup
 
 clean:
 	rm -rf .venv $(CACHE)
+
+bench: setup
+	.venv/bin/python bench/stock_sync_latency.py
