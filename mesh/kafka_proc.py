@@ -1,4 +1,7 @@
-"""OS-level helpers for mesh.kafka: files of a run folder, config, the JVM process, its log."""
+"""OS-level helpers for mesh.kafka: files of a run folder, config, the JVM process, its log.
+
+The JVM helpers (pid file, log rotation, AppCDS archive, liveness, termination) take any
+`JvmFiles`, so mesh.zipkin runs its JVM with them too."""
 
 from __future__ import annotations
 
@@ -14,16 +17,30 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from mesh.postgres_proc import free_port, log_tail, port_is_free
 
-__all__ = ["KafkaError", "Layout", "free_port", "log_tail", "port_is_free"]
+__all__ = ["JvmFiles", "KafkaError", "Layout", "free_port", "log_tail", "port_is_free"]
 
 _LOG_ROTATE_BYTES = 20_000_000
 
 
 class KafkaError(RuntimeError):
     """Fetching, starting, stopping or reaching the local Kafka broker failed."""
+
+
+class JvmFiles(Protocol):
+    """The files of a JVM we run in the background: what the shared helpers below use."""
+
+    @property
+    def log(self) -> Path: ...  # the JVM's stdout and stderr
+
+    @property
+    def pid_file(self) -> Path: ...
+
+    @property
+    def cds_pending(self) -> Path: ...  # the class-data archive the JVM writes when it exits
 
 
 @dataclass(frozen=True)
@@ -68,16 +85,21 @@ class Layout:
     def formatted(self) -> bool:
         return (self.data / "meta.properties").is_file()
 
-    @contextlib.contextmanager
-    def locked(self) -> Iterator[None]:
+    def locked(self) -> contextlib.AbstractContextManager[None]:
         """One start or stop at a time per run folder, across processes."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / ".lock").open("a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
+        return locked_dir(self.root)
+
+
+@contextlib.contextmanager
+def locked_dir(root: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `root`/.lock (creating `root`), across processes."""
+    root.mkdir(parents=True, exist_ok=True)
+    with (root / ".lock").open("a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def read_ports(layout: Layout) -> tuple[int, int] | None:
@@ -88,7 +110,7 @@ def read_ports(layout: Layout) -> tuple[int, int] | None:
     return port, controller
 
 
-def read_pid(layout: Layout) -> int | None:
+def read_pid(layout: JvmFiles) -> int | None:
     try:
         return int(layout.pid_file.read_text().strip())
     except (FileNotFoundError, ValueError):
@@ -146,7 +168,7 @@ logger.config.level = WARN
 """
 
 
-def rotate_log(layout: Layout) -> None:
+def rotate_log(layout: JvmFiles) -> None:
     with contextlib.suppress(FileNotFoundError):
         if layout.log.stat().st_size > _LOG_ROTATE_BYTES:
             layout.log.replace(layout.log.with_name(layout.log.name + ".1"))
@@ -253,6 +275,21 @@ def wait_gone(pid: int, timeout: float) -> bool:
     return True
 
 
+def terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM, then SIGKILL after `timeout`; True if the process exited before the SIGKILL.
+    Raises TimeoutError if it is still there 10 s after the SIGKILL."""
+    if alive(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+    if wait_gone(pid, timeout):
+        return True
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    if not wait_gone(pid, 10):
+        raise TimeoutError(f"pid {pid} did not exit after SIGKILL")
+    return False
+
+
 def java_key(java: str) -> str:
     """Identifies the JDK, so a class-data archive is only used by the JVM that wrote it."""
     real = os.path.realpath(java)
@@ -260,7 +297,7 @@ def java_key(java: str) -> str:
     return hashlib.sha256(f"{real}:{st.st_size}:{st.st_mtime_ns}".encode()).hexdigest()[:10]
 
 
-def cds_options(layout: Layout, libs: Path, java: str) -> list[str]:
+def cds_options(layout: JvmFiles, libs: Path, java: str) -> list[str]:
     """AppCDS: map the classes of an earlier run (start ~2 s -> ~1 s), or record them at exit.
 
     The archive is written when the JVM exits; stop_kafka moves it into place only after a
@@ -275,7 +312,7 @@ def cds_options(layout: Layout, libs: Path, java: str) -> list[str]:
     return [f"-XX:ArchiveClassesAtExit={tmp}"]
 
 
-def finish_cds(layout: Layout, keep: bool) -> None:
+def finish_cds(layout: JvmFiles, keep: bool) -> None:
     """After the JVM exited: keep the archive it wrote (after a graceful exit) or drop it."""
     try:
         tmp, archive = (Path(p) for p in layout.cds_pending.read_text().split())
@@ -287,7 +324,7 @@ def finish_cds(layout: Layout, keep: bool) -> None:
     discard_cds_pending(layout)
 
 
-def discard_cds_pending(layout: Layout) -> None:
+def discard_cds_pending(layout: JvmFiles) -> None:
     with contextlib.suppress(FileNotFoundError):
         if tmp := layout.cds_pending.read_text().split("\n")[0].strip():
             Path(tmp).unlink(missing_ok=True)

@@ -30,10 +30,14 @@ def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) 
         )
         # On SIGTERM/SIGINT aiohttp stops accepting, lets in-flight requests finish for up to
         # shutdown_timeout, then runs cleanup contexts (pool close, consumers, relays).
+        where: dict[str, object] = (
+            {"path": str(settings.unix_socket)}
+            if settings.unix_socket is not None
+            else {"host": settings.host, "port": settings.port}
+        )
         web.run_app(
             create_app(),
-            host=settings.host,
-            port=settings.port,
+            **where,  # type: ignore[arg-type]
             shutdown_timeout=settings.shutdown_timeout_seconds,
             print=None,
             access_log_format="%r %s %b %Tf",

@@ -27,6 +27,9 @@ class ServiceSettings(BaseSettings):
     service_version: str = "v1"
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    # In the local mesh the app listens only on this unix socket, which only its sidecar
+    # (and the supervisor's readiness probe) uses: the app is reachable through the mesh only.
+    unix_socket: Path | None = None
     database_url: SecretStr = SecretStr("postgresql://meshmart@127.0.0.1:5432/meshmart")
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)

@@ -1,0 +1,136 @@
+"""What runs where in local mode: workloads, their sidecars' ports, the ingress.
+
+This is the local stand-in for Kubernetes' Services, Pods and ServiceAccounts: it gives the
+translator the labels, identities and addresses that istiod would read from the cluster.
+"""
+
+from __future__ import annotations
+
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+NAMESPACE = "meshmart"
+TRUST_DOMAIN = "cluster.local"
+SERVICE_PORT = 8080  # every shop Service exposes one port named http, as in cluster mode
+INGRESS_NAMESPACE = "istio-system"
+INGRESS_SERVICE_ACCOUNT = "istio-ingressgateway-service-account"
+INGRESS_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+
+
+def fqdn(host: str, namespace: str = NAMESPACE) -> str:
+    """Istio's short host names are relative to the resource's namespace."""
+    if host.endswith(".svc.cluster.local"):
+        return host
+    parts = host.split(".")
+    if len(parts) == 1:
+        return f"{host}.{namespace}.svc.cluster.local"
+    if len(parts) == 2:
+        return f"{host}.svc.cluster.local"
+    return host
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass(frozen=True)
+class Proxy:
+    """One Envoy: a workload's sidecar or the ingress gateway."""
+
+    name: str
+    namespace: str
+    service_account: str
+    labels: dict[str, str]
+    admin_port: int
+
+    @property
+    def spiffe_id(self) -> str:
+        return f"spiffe://{TRUST_DOMAIN}/ns/{self.namespace}/sa/{self.service_account}"
+
+
+@dataclass(frozen=True)
+class Workload(Proxy):
+    service: str = ""
+    version: str = "v1"
+    inbound_port: int = 0
+    app_socket: Path = Path()
+    # destination service host (FQDN) -> loopback port of this sidecar's outbound listener
+    outbound_ports: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return fqdn(self.service)
+
+
+@dataclass(frozen=True)
+class Ingress(Proxy):
+    port: int = 8080
+
+
+@dataclass(frozen=True)
+class Topology:
+    workloads: tuple[Workload, ...]
+    ingress: Ingress
+    services: tuple[str, ...]  # short names, e.g. order-service
+    zipkin_port: int | None = None
+
+    @property
+    def proxies(self) -> tuple[Proxy, ...]:
+        return (*self.workloads, self.ingress)
+
+    def service_hosts(self) -> list[str]:
+        return [fqdn(s) for s in self.services]
+
+    def endpoints(self, host: str, labels: dict[str, str] | None = None) -> list[Workload]:
+        """Workloads behind a service host, optionally narrowed to a subset's labels."""
+        return [
+            w
+            for w in self.workloads
+            if w.host == host and all(w.labels.get(k) == v for k, v in (labels or {}).items())
+        ]
+
+    def service_account_of(self, host: str) -> str:
+        return host.split(".")[0]  # one ServiceAccount per service, named like it
+
+
+def build_topology(
+    replicas: dict[tuple[str, str], int],
+    services: tuple[str, ...],
+    socket_dir: Path,
+    *,
+    ingress_port: int = 8080,
+    zipkin_port: int | None = None,
+) -> Topology:
+    """Allocate loopback ports for `replicas` {(service, version): count}."""
+    hosts = [fqdn(s) for s in services]
+    workloads = []
+    for (service, version), count in sorted(replicas.items()):
+        for replica in range(count):
+            name = f"{service}-{version}-{replica}"
+            workloads.append(
+                Workload(
+                    name=name,
+                    namespace=NAMESPACE,
+                    service_account=service,
+                    labels={"app": service, "version": version},
+                    admin_port=free_port(),
+                    service=service,
+                    version=version,
+                    inbound_port=free_port(),
+                    app_socket=socket_dir / f"{name}.sock",
+                    outbound_ports={h: free_port() for h in hosts if h != fqdn(service)},
+                )
+            )
+    ingress = Ingress(
+        name="istio-ingressgateway",
+        namespace=INGRESS_NAMESPACE,
+        service_account=INGRESS_SERVICE_ACCOUNT,
+        labels=dict(INGRESS_LABELS),
+        admin_port=free_port(),
+        port=ingress_port,
+    )
+    return Topology(tuple(workloads), ingress, services, zipkin_port)
