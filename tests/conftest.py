@@ -1,4 +1,4 @@
-"""Shared fixtures: one real PostgreSQL server and one real Kafka broker for the test session."""
+"""Shared fixtures: one real PostgreSQL server, Kafka broker and Zipkin server for the session."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from mesh.kafka import KafkaBroker, start_kafka, stop_kafka
 from mesh.postgres import PostgresServer, start_postgres, stop_postgres
+from mesh.zipkin import ZipkinServer, start_zipkin, stop_zipkin
 
 
 @pytest.fixture(scope="session")
@@ -65,3 +66,17 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
         yield broker
     finally:
         stop_kafka(run_dir)
+
+
+@pytest.fixture(scope="session")
+def zipkin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinServer]:
+    """A Zipkin server (in-memory storage) on 127.0.0.1 in its own run dir, stopped at the end.
+
+    Started only if a test asks for it. The first run of all fetches the jar with Maven.
+    """
+    run_dir = tmp_path_factory.mktemp("zipkin") / "run"
+    server = start_zipkin(run_dir)  # stops the JVM itself if the start fails
+    try:
+        yield server
+    finally:
+        stop_zipkin(run_dir)

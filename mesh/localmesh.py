@@ -1,0 +1,122 @@
+"""Bringing up the local mesh: certificates, Envoy configs, apps behind sidecars, the ingress."""
+
+from __future__ import annotations
+
+from functools import partial
+from pathlib import Path
+
+from mesh.ca import LocalCA
+from mesh.devsecrets import cipher_key, jwt_signing_key
+from mesh.envoy.files import bootstrap
+from mesh.envoy.process import envoy_child, is_ready
+from mesh.kafka import KafkaBroker
+from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR, MeshState, read_documents, render
+from mesh.postgres import database_dsn
+from mesh.processes import Child, python_module
+from mesh.supervisor import Supervisor, socket_dir, unix_http_ok
+from mesh.topology import Proxy, Topology, Workload, build_topology
+from mesh.workloads import SERVICES, by_name
+from mesh.zipkin import ZipkinServer
+from services.common import cipher
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _issue_certificates(state: MeshState, topology: Topology) -> None:
+    ca = LocalCA.load_or_create(state.root / "ca")
+    for proxy in topology.proxies:
+        ca.issue_workload(proxy.namespace, proxy.service_account, state.certs.directory)
+
+
+def _node_cluster(proxy: Proxy) -> str:
+    """What Zipkin and Kiali call the proxy: `<service>.<namespace>` as in Istio."""
+    service = proxy.service if isinstance(proxy, Workload) else proxy.name
+    return f"{service}.{proxy.namespace}"
+
+
+def _app_env(
+    workload: Workload,
+    run_dir: Path,
+    admin_dsn: str,
+    broker: KafkaBroker,
+    zipkin: ZipkinServer,
+) -> dict[str, str]:
+    spec = by_name(workload.service)
+    key_file = cipher_key(run_dir / "secrets")
+    key = key_file.read_text(encoding="utf-8").strip()
+    env = {
+        "MESHMART_ENVIRONMENT": "development",
+        "MESHMART_SERVICE_VERSION": workload.version,
+        "MESHMART_UNIX_SOCKET": str(workload.app_socket),
+        "MESHMART_CIPHER_KEY_FILE": str(key_file),
+        # Stored encrypted, as a real deployment would: exercises {cipher} on every start.
+        "MESHMART_DATABASE_URL": cipher.encrypt(database_dsn(admin_dsn, spec.database), key),
+        "MESHMART_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+        "MESHMART_ZIPKIN_ENDPOINT": zipkin.collector_endpoint,
+        "PYTHONUNBUFFERED": "1",
+    }
+    for host, port in workload.outbound_ports.items():
+        # The app calls its peers at its own sidecar's outbound listener for them.
+        service = host.split(".")[0]
+        env[f"MESHMART_{service.upper().replace('-', '_')}_URL"] = f"http://127.0.0.1:{port}"
+    if workload.service == "user-service":
+        env["MESHMART_JWT_SIGNING_KEY_FILE"] = str(jwt_signing_key(run_dir / "secrets"))
+        env["MESHMART_LIVE_CONFIG_FILE"] = str(REPO_ROOT / "config" / "user-service.yaml")
+    return env
+
+
+def start_local_mesh(
+    sup: Supervisor,
+    admin_dsn: str,
+    broker: KafkaBroker,
+    zipkin: ZipkinServer,
+    *,
+    replicas: dict[tuple[str, str], int],
+    ingress_port: int,
+) -> Topology:
+    run_dir = sup.run_dir
+    state = MeshState(run_dir)
+    sockets = socket_dir(run_dir)
+    services = tuple(s.name for s in SERVICES)
+    topology = build_topology(
+        replicas, services, sockets, ingress_port=ingress_port, zipkin_port=zipkin.port
+    )
+    state.save_topology(topology)
+    _issue_certificates(state, topology)
+    documents = {}
+    for name in DEFAULT_FILES:
+        for doc in read_documents(ISTIO_DIR / name):
+            documents[
+                f"{doc['kind']}/{doc['metadata'].get('namespace')}/{doc['metadata']['name']}"
+            ] = doc
+    render(state, documents)
+    state.save_documents(documents)
+    sup.progress(f"translated {len(documents)} Istio resources from istio/ into Envoy config")
+
+    logs = run_dir / "logs"
+    apps: list[tuple[Workload, Child]] = []
+    for workload in topology.workloads:
+        workload.app_socket.unlink(missing_ok=True)  # left over by a killed run
+        env = _app_env(workload, run_dir, admin_dsn, broker, zipkin)
+        child = Child(
+            workload.name, python_module(by_name(workload.service).package), env,
+            logs / f"{workload.name}.log",
+        )  # fmt: skip
+        apps.append((workload, sup.start(child)))
+    sidecars = [(w, _start_envoy(sup, state, w, zipkin, logs)) for w in topology.workloads]
+    for workload, child in apps:
+        sup.wait_ready(child, partial(unix_http_ok, workload.app_socket), workload.name)
+    for workload, child in sidecars:
+        sup.wait_ready(child, partial(is_ready, workload.admin_port), f"{workload.name} sidecar")
+    ingress = _start_envoy(sup, state, topology.ingress, zipkin, logs)
+    sup.wait_ready(ingress, lambda: is_ready(topology.ingress.admin_port), "ingress gateway")
+    return topology
+
+
+def _start_envoy(
+    sup: Supervisor, state: MeshState, proxy: Proxy, zipkin: ZipkinServer, logs: Path
+) -> Child:
+    node_cluster = _node_cluster(proxy)
+    config = bootstrap(state.paths, proxy, node_cluster, zipkin.port)
+    name = f"{proxy.name}-envoy" if isinstance(proxy, Workload) else proxy.name
+    return sup.start(envoy_child(name, config, node_cluster, logs / f"{name}.log"))

@@ -1,0 +1,127 @@
+"""Everything `meshmart run` starts, in order, and stops again in reverse order by PID.
+
+Each start registers its stop on an ExitStack, so Ctrl-C, SIGTERM, a failed start or a
+crashed child all lead to the same place: everything that was started is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from mesh.commands.db import data_dir, prepare_databases
+from mesh.kafka import KafkaBroker, TopicSpec, ensure_topics, running_kafka, start_kafka, stop_kafka
+from mesh.postgres import running_server, start_postgres, stop_postgres
+from mesh.processes import Child, wait_until
+from mesh.zipkin import ZipkinServer, running_zipkin, start_zipkin, stop_zipkin
+from services.common.events import TOPIC_PARTITIONS
+
+READY_TIMEOUT_SECONDS = 60.0
+TOPICS = [TopicSpec(name, partitions) for name, partitions in TOPIC_PARTITIONS.items()]
+
+
+class Supervisor:
+    def __init__(self, run_dir: Path, progress: Callable[[str], None] = print) -> None:
+        self.run_dir = run_dir.resolve()
+        self.progress = progress
+        self.children: list[Child] = []
+        self._stack = contextlib.ExitStack()
+
+    # --- infrastructure ------------------------------------------------------------------
+
+    def postgres(self, pg_bin: Path | None) -> str:
+        """The admin DSN of $MESHMART_PG_DSN, or of a server started (and later stopped) here."""
+        external = os.environ.get("MESHMART_PG_DSN")
+        if external:
+            admin_dsn = external
+        else:
+            pg_data = data_dir(self.run_dir)
+            bin_dir = pg_bin or (Path(p) if (p := os.environ.get("MESHMART_PG_BIN")) else None)
+            already = running_server(pg_data) is not None
+            admin_dsn = start_postgres(pg_data, bin_dir=bin_dir, progress=self.progress).admin_dsn
+            if not already:
+                self._stack.callback(self._stop, "PostgreSQL", lambda: stop_postgres(pg_data))
+        prepare_databases(admin_dsn)
+        return admin_dsn
+
+    def kafka(self) -> KafkaBroker:
+        already = running_kafka(self.run_dir) is not None
+        broker = start_kafka(self.run_dir, progress=self.progress)
+        if not already:
+            self._stack.callback(self._stop, "Kafka", lambda: stop_kafka(self.run_dir))
+        asyncio.run(ensure_topics(broker.bootstrap_servers, TOPICS))
+        return broker
+
+    def zipkin(self) -> ZipkinServer:
+        already = running_zipkin(self.run_dir) is not None
+        server = start_zipkin(self.run_dir, progress=self.progress)
+        if not already:
+            self._stack.callback(self._stop, "Zipkin", lambda: stop_zipkin(self.run_dir))
+        return server
+
+    def _stop(self, what: str, stop: Callable[[], bool]) -> None:
+        if stop():
+            self.progress(f"stopped {what}")
+
+    # --- children --------------------------------------------------------------------------
+
+    def start(self, child: Child) -> Child:
+        child.start()
+        self.children.append(child)
+        self._stack.callback(self._stop_child, child)
+        return child
+
+    def _stop_child(self, child: Child) -> None:
+        code = child.stop(timeout=15)
+        if code is not None:
+            self.progress(f"stopped {child.name} (pid {child.pid}, exit {code})")
+
+    def wait_ready(self, child: Child, ready: Callable[[], bool], what: str) -> None:
+        def ready_or_dead() -> bool:
+            return child.exited() is not None or ready()
+
+        began = time.monotonic()
+        if not wait_until(ready_or_dead, READY_TIMEOUT_SECONDS) or child.exited() is not None:
+            raise RuntimeError(f"{what} did not become ready:\n{child.log_tail()}")
+        self.progress(f"{what} ready ({time.monotonic() - began:.1f} s, pid {child.pid})")
+
+    def watch(self) -> int:
+        """Until a child dies (signals reach the caller as exceptions); returns the exit code."""
+        while True:
+            for child in self.children:
+                if (code := child.exited()) is not None:
+                    print(f"{child.name} exited with {code}:\n{child.log_tail()}", file=sys.stderr)
+                    return 1
+            time.sleep(0.2)
+
+    def close(self) -> None:
+        self._stack.close()
+
+
+def socket_dir(run_dir: Path) -> Path:
+    """A short private directory for the apps' unix sockets (paths are limited to 107 bytes)."""
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
+    path = Path("/tmp") / f"meshmart-{os.getuid()}-{digest}"  # noqa: S108 - private 0700 dir
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    return path
+
+
+def unix_http_ok(path: Path, target: str = "/health/ready") -> bool:
+    """GET over a unix socket: is the app itself ready, without going through the mesh."""
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.settimeout(1.0)
+            conn.connect(str(path))
+            conn.sendall(f"GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
+            status_line = conn.recv(64).split(b"\r\n", 1)[0]
+    except OSError:
+        return False
+    return status_line.split(b" ")[1:2] == [b"200"]

@@ -1,0 +1,199 @@
+"""The local Zipkin launcher against a real server (zipkin-server exec jar from Maven Central)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mesh import kafka_proc
+from mesh.zipkin import (
+    ZipkinError,
+    ZipkinServer,
+    running_zipkin,
+    start_zipkin,
+    stop_zipkin,
+    zipkin_app,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def _quiet(_line: str) -> None:
+    pass
+
+
+def _processes_using(path: Path) -> list[int]:
+    """PIDs whose command line mentions `path` (zombies have an empty one)."""
+    pids = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if str(path).encode() in cmdline.read_bytes():
+                pids.append(int(cmdline.parent.name))
+        except OSError:
+            continue  # exited meanwhile
+    return pids
+
+
+def _listening_sockets() -> dict[str, tuple[str, int]]:
+    """Every TCP socket in LISTEN state: inode -> (local address as hex, port)."""
+    sockets = {}
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            address, hex_port = fields[1].split(":")
+            if fields[3] == "0A":  # LISTEN
+                sockets[fields[9]] = (address, int(hex_port, 16))
+    return sockets
+
+
+def _socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue  # closed meanwhile
+        if target.startswith("socket:["):
+            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
+    return inodes
+
+
+def _spans(trace_id: str) -> list[dict[str, Any]]:
+    """A server span and its client child, as an instrumented service would report them."""
+    now = int(time.time() * 1_000_000)
+    root, child = secrets.token_hex(8), secrets.token_hex(8)
+    endpoint = {"serviceName": "order-service", "ipv4": "127.0.0.1", "port": 8082}
+    return [
+        {
+            "traceId": trace_id, "id": root, "name": "post /orders", "kind": "SERVER",
+            "timestamp": now, "duration": 15_000, "localEndpoint": endpoint,
+            "tags": {"http.method": "POST", "http.route": "/orders", "http.status_code": "201"},
+        },
+        {
+            "traceId": trace_id, "parentId": root, "id": child, "name": "get /products/{id}",
+            "kind": "CLIENT", "timestamp": now + 1_000, "duration": 5_000,
+            "localEndpoint": endpoint, "remoteEndpoint": {"serviceName": "catalog-service"},
+        },
+    ]  # fmt: skip
+
+
+async def _read_trace(
+    session: aiohttp.ClientSession, server: ZipkinServer, trace_id: str
+) -> list[dict[str, Any]]:
+    """The stored spans of `trace_id`, once there (the collector stores asynchronously)."""
+    async with asyncio.timeout(10):
+        while True:
+            async with session.get(f"{server.url}/api/v2/trace/{trace_id}") as response:
+                if response.status == 200:
+                    spans: list[dict[str, Any]] = await response.json()
+                    return spans
+                assert response.status == 404, await response.text()
+            await asyncio.sleep(0.1)
+
+
+async def test_spans_posted_can_be_read_back(zipkin_server: ZipkinServer) -> None:
+    trace_id = secrets.token_hex(16)
+    sent = _spans(trace_id)
+    async with aiohttp.ClientSession() as session:
+        async with session.post(zipkin_server.collector_endpoint, json=sent) as response:
+            assert response.status == 202, await response.text()
+        stored = await _read_trace(session, zipkin_server, trace_id)
+        async with session.get(f"{zipkin_server.url}/api/v2/services") as response:
+            assert response.status == 200
+            services = await response.json()
+    assert sorted(s["id"] for s in stored) == sorted(s["id"] for s in sent)
+    by_id = {s["id"]: s for s in stored}
+    server_span, client_span = by_id[sent[0]["id"]], by_id[sent[1]["id"]]
+    assert server_span["name"] == "post /orders"
+    assert server_span["kind"] == "SERVER"
+    assert server_span["tags"]["http.route"] == "/orders"
+    assert server_span["localEndpoint"]["serviceName"] == "order-service"
+    assert client_span["parentId"] == sent[0]["id"]
+    assert client_span["remoteEndpoint"]["serviceName"] == "catalog-service"
+    assert "order-service" in services
+
+
+async def test_health_and_bad_spans(zipkin_server: ZipkinServer) -> None:
+    async with aiohttp.ClientSession() as session:
+        async with session.get(f"{zipkin_server.url}/health") as response:
+            assert response.status == 200
+            assert (await response.json())["status"] == "UP"
+        async with session.post(zipkin_server.collector_endpoint, data=b"not json",
+                                headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+            assert response.status == 400
+
+
+def test_listens_only_on_loopback(zipkin_server: ZipkinServer) -> None:
+    listening = _listening_sockets()
+    on_port = {address for address, port in listening.values() if port == zipkin_server.port}
+    assert on_port == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
+    # Nor any other listener of the JVM (no scribe, JMX or management port).
+    mine = {listening[i] for i in _socket_inodes(zipkin_server.pid) if i in listening}
+    assert mine == {("0100007F", zipkin_server.port)}
+
+
+def test_second_start_returns_the_running_server(zipkin_server: ZipkinServer) -> None:
+    assert start_zipkin(zipkin_server.run_dir, progress=_quiet) == zipkin_server
+    assert running_zipkin(zipkin_server.run_dir) == zipkin_server
+    with pytest.raises(ZipkinError, match="already running"):
+        start_zipkin(zipkin_server.run_dir, port=zipkin_server.port + 1, progress=_quiet)
+
+
+def test_jar_is_not_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = zipkin_app(_quiet)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no mvn (nor java): must not be needed
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    assert zipkin_app(progress=pytest.fail) == app
+    assert app.name.startswith("zipkin-server-3.")
+    assert (app.parent / "lib").is_dir()  # extracted: plain jars, as AppCDS needs
+
+
+def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = start_zipkin(run_dir, progress=_quiet)
+    try:
+        assert (run_dir / "zipkin" / "zipkin.port").read_text().strip() == str(first.port)
+        assert stop_zipkin(run_dir) is True
+        assert _processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
+        assert not Path(f"/proc/{first.pid}").exists()
+        assert running_zipkin(run_dir) is None
+        assert stop_zipkin(run_dir) is False
+
+        second = start_zipkin(run_dir, progress=_quiet)
+        assert second.port == first.port
+        assert second.pid != first.pid
+        assert running_zipkin(run_dir) == second
+    finally:
+        stop_zipkin(run_dir)
+    assert _processes_using(run_dir) == []
+
+
+def test_a_jvm_that_dies_is_reported_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_dir = tmp_path / "run"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(ZipkinError, match="already in use"):
+            start_zipkin(run_dir, port=port, progress=_quiet)
+        # Lose the race for the port (something binds it between our check and the JVM's bind).
+        monkeypatch.setattr(kafka_proc, "port_is_free", lambda _port: True)
+        with pytest.raises(ZipkinError) as failure:
+            start_zipkin(run_dir, port=port, progress=_quiet)
+    message = str(failure.value)
+    first_line = message.splitlines()[0]
+    assert first_line.startswith("Zipkin exited during startup (exit 1): ")
+    assert "Address already in use" in first_line
+    assert f"--- {run_dir / 'zipkin' / 'zipkin.log'} ---" in message
+    assert running_zipkin(run_dir) is None
+    assert _processes_using(run_dir) == []
