@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from services.common.identity import AccessLogger
 from services.common.logs import configure_logging
 from services.common.settings import ServiceSettings
 from services.common.telemetry import configure_tracing
@@ -40,7 +41,7 @@ def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) 
             **where,  # type: ignore[arg-type]
             shutdown_timeout=settings.shutdown_timeout_seconds,
             print=None,
-            access_log_format="%r %s %b %Tf",
+            access_log_class=AccessLogger,
         )
     finally:
         provider.shutdown()  # flushes spans still in the batch processor

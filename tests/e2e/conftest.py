@@ -8,16 +8,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.shop import start_shop
+from tests.e2e.shop import free_base_port, start_shop
 
 
 @pytest.fixture
 def meshmart_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    yield from start_shop(tmp_path / "run")
+    base = free_base_port()
+    for proc in start_shop(tmp_path / "run", "--direct", "--base-port", str(base)):
+        yield proc, base, tmp_path / "run"
 
 
 @pytest.fixture(scope="module")
 def shared_shop(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    yield from start_shop(tmp_path_factory.mktemp("shop") / "run")
+    run_dir, base = tmp_path_factory.mktemp("shop") / "run", free_base_port()
+    for proc in start_shop(run_dir, "--direct", "--base-port", str(base)):
+        yield proc, base, run_dir

@@ -48,20 +48,10 @@ def pid_alive(pid: int) -> bool:
     return "State:\tZ" not in status  # a zombie waiting for its parent has already exited
 
 
-def start_shop(run_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
-    """Run `meshmart run` until it prints that it is up; Ctrl-C it afterwards if still running."""
-    base = free_base_port()
+def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
+    """Run `meshmart run ARGS` until it says it is up; Ctrl-C it afterwards if still running."""
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mesh.cli",
-            "run",
-            "--run-dir",
-            str(run_dir),
-            "--base-port",
-            str(base),
-        ],
+        [sys.executable, "-m", "mesh.cli", "run", "--run-dir", str(run_dir), *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -79,7 +69,7 @@ def start_shop(run_dir: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path
             if READY_LINE in line:
                 break
         assert any(READY_LINE in line for line in output), "".join(output)
-        yield proc, base, run_dir
+        yield proc
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)

@@ -126,8 +126,9 @@ async def test_health_and_bad_spans(zipkin_server: ZipkinServer) -> None:
         async with session.get(f"{zipkin_server.url}/health") as response:
             assert response.status == 200
             assert (await response.json())["status"] == "UP"
-        async with session.post(zipkin_server.collector_endpoint, data=b"not json",
-                                headers={"Content-Type": "application/json"}) as response:  # fmt: skip
+        json_type = {"Content-Type": "application/json"}
+        endpoint = zipkin_server.collector_endpoint
+        async with session.post(endpoint, data=b"not json", headers=json_type) as response:
             assert response.status == 400
 
 

@@ -1,0 +1,79 @@
+"""One local mesh for the whole module run: `meshmart run` with order-service v1 and v2."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from mesh.topology import free_port
+from tests.e2e.shop import start_shop
+
+
+@dataclass
+class Mesh:
+    proc: subprocess.Popen[str]
+    run_dir: Path
+    state: dict[str, Any]
+
+    @property
+    def ingress(self) -> str:
+        return str(self.state["ingress_url"])
+
+    def workload(self, name: str) -> dict[str, Any]:
+        workload: dict[str, Any] = self.state["workloads"][name]
+        return workload
+
+    def meshmart(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [".venv/bin/meshmart", *args, "--run-dir", str(self.run_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+
+@pytest.fixture(scope="session")
+def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
+    run_dir = tmp_path_factory.mktemp("mesh") / "run"
+    args = ("--ingress-port", str(free_port()), "--replicas", "order:v2=1")
+    for proc in start_shop(run_dir, *args):
+        yield Mesh(proc, run_dir, json.loads((run_dir / "state.json").read_text()))
+
+
+@dataclass
+class Customer:
+    user_id: str
+    token: str
+    email: str
+
+
+@pytest.fixture(scope="session")
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+async def sign_up_and_log_in(http: aiohttp.ClientSession, ingress: str) -> Customer:
+    email = f"mesh-{uuid.uuid4().hex[:10]}@example.com"
+    body = {"email": email, "name": "Mesh Tester", "pwd": "password-1"}
+    async with http.post(f"{ingress}/user-service/users", json=body) as resp:
+        assert resp.status == 201, await resp.text()
+        user_id = (await resp.json())["userId"]
+    login = {"email": email, "password": "password-1"}
+    async with http.post(f"{ingress}/user-service/login", json=login) as resp:
+        assert resp.status == 200, await resp.text()
+        token = (await resp.json())["token"]
+    return Customer(user_id, token, email)
+
+
+@pytest.fixture(scope="session")
+async def customer(mesh: Mesh, http: aiohttp.ClientSession) -> Customer:
+    return await sign_up_and_log_in(http, mesh.ingress)

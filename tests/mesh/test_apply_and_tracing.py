@@ -1,0 +1,111 @@
+"""`meshmart apply` changes routing live (same Envoy PIDs), and one trace spans the mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+
+import aiohttp
+
+from mesh.envoy.process import stats
+from tests.e2e.shop import pid_alive
+from tests.integration.sync_stack import eventually
+from tests.mesh.conftest import Customer, Mesh
+
+
+def _subset_requests(mesh: Mesh) -> dict[str, int]:
+    """Requests the user-service sidecar sent to each order-service subset (Envoy's counters)."""
+    admin_port = int(mesh.workload("user-service-v1-0")["sidecar_admin_url"].rsplit(":", 1)[1])
+    counters = stats(admin_port, r"outbound\|8080\|v[12]\|order-service.*upstream_rq_total$")
+    return {
+        subset: sum(v for k, v in counters.items() if f"|{subset}|" in k) for subset in ("v1", "v2")
+    }
+
+
+async def _user_details(
+    mesh: Mesh, http: aiohttp.ClientSession, customer: Customer, count: int
+) -> None:
+    headers = {"Authorization": f"Bearer {customer.token}"}
+    url = f"{mesh.ingress}/user-service/users/{customer.user_id}"
+    semaphore = asyncio.Semaphore(8)
+
+    async def one() -> None:
+        async with semaphore, http.get(url, headers=headers) as resp:
+            assert resp.status == 200
+            assert (await resp.json())["ordersAvailable"] is True
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def test_apply_90_10_splits_traffic_live(
+    mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
+) -> None:
+    sidecar_pids = [w["sidecar_pid"] for w in mesh.state["workloads"].values()]
+    applied = mesh.meshmart("apply", "-f", "istio/virtual-service-order-90-10.yaml")
+    assert applied.returncode == 0, applied.stderr
+    assert "updated live" in applied.stdout
+    try:
+        before = _subset_requests(mesh)
+        requests = 600
+        await _user_details(mesh, http, customer, requests)
+        after = _subset_requests(mesh)
+        v1, v2 = after["v1"] - before["v1"], after["v2"] - before["v2"]
+        assert v1 + v2 == requests
+        # Binomial(600, 0.1): mean 60, sd ~7.3; +-4 sd keeps a false alarm below 1 in 10,000.
+        assert 31 <= v2 <= 89, (v1, v2)
+        assert all(pid_alive(pid) for pid in sidecar_pids)  # live reload, not a restart
+    finally:
+        reverted = mesh.meshmart("apply", "-f", "istio/virtual-service-all-v1.yaml")
+        assert reverted.returncode == 0, reverted.stderr
+    before = _subset_requests(mesh)
+    await _user_details(mesh, http, customer, 50)
+    after = _subset_requests(mesh)
+    assert after["v2"] == before["v2"] and after["v1"] - before["v1"] == 50
+
+
+def test_apply_rejects_unsupported_config_and_changes_nothing(mesh: Mesh, tmp_path: Path) -> None:
+    bad = tmp_path / "mirror.yaml"
+    bad.write_text(
+        "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
+        "metadata: {name: order-service, namespace: meshmart}\n"
+        "spec:\n  hosts: [order-service]\n  http:\n"
+        "  - route: [{destination: {host: order-service, subset: v1}}]\n"
+        "    mirror: {host: order-service, subset: v2}\n"
+    )
+    before = (mesh.run_dir / "mesh" / "applied.yaml").read_text()
+    result = mesh.meshmart("apply", "-f", str(bad))
+    assert result.returncode == 1
+    assert "mirror.yaml" in result.stderr and "spec.http.0.mirror: not supported" in result.stderr
+    assert (mesh.run_dir / "mesh" / "applied.yaml").read_text() == before
+
+
+async def test_one_trace_spans_ingress_order_and_catalog(
+    mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
+) -> None:
+    trace_id = uuid.uuid4().hex
+    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": trace_id[:16], "x-b3-sampled": "1"}
+    body = {"productId": "CATALOG-002", "qty": 1, "unitPrice": 1000}
+    url = f"{mesh.ingress}/order-service/{customer.user_id}/orders"
+    async with http.post(url, json=body, headers=headers) as resp:
+        assert resp.status == 201, await resp.text()
+    spans: list[dict[str, object]] = []
+
+    async def trace_complete() -> bool:
+        async with http.get(f"{mesh.state['zipkin_url']}/api/v2/trace/{trace_id}") as resp:
+            if resp.status != 200:
+                return False
+            spans[:] = await resp.json()
+        services = {s.get("localEndpoint", {}).get("serviceName") for s in spans}  # type: ignore[union-attr]
+        return {
+            "istio-ingressgateway.istio-system",  # the ingress Envoy
+            "order-service.meshmart",  # order-service's sidecar
+            "order-service",  # the order-service app (OpenTelemetry)
+            "catalog-service.meshmart",  # catalog-service's sidecar, called by order-service
+            "catalog-service",  # the catalog app, through HTTP and through Kafka
+        } <= services
+
+    await eventually(trace_complete, 30)
+    ids = {s["id"] for s in spans}
+    roots = [s for s in spans if s.get("parentId") not in ids]
+    assert len(roots) == 1, "app and Envoy spans must join into one tree"
