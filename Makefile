@@ -11,12 +11,13 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup run test unit integration lint format openapi bench clean
+.PHONY: help setup istioctl run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
 	@echo "make test   set everything up and run lint + the whole test suite"
 	@echo "make lint   ruff, ruff format --check, mypy --strict, openapi check"
+	@echo "make bench  benchmarks (bench/)"
 
 setup: $(VENV_STAMP)
 
@@ -32,10 +33,14 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 	@$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
 
+# The real istioctl, built once from the Go module proxy into .cache/ (minutes the first time).
+istioctl:
+	@tools/istioctl/build.sh >/dev/null
+
 run: setup
 	.venv/bin/meshmart run
 
-test: setup lint
+test: setup lint istioctl
 	.venv/bin/pytest
 
 unit: setup
