@@ -94,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
                 sup, admin_dsn, broker, zipkin, replicas=replicas, ingress_port=args.ingress_port
             )
             state = _mesh_state(sup, topology, broker, zipkin.url)
+            state["zipkin_pid"] = zipkin.pid
         state["supervisor_pid"] = os.getpid()
         state_file.write_text(json.dumps(state, indent=2))
         _print_summary(state, sup, time.monotonic() - began)

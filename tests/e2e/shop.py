@@ -80,3 +80,29 @@ def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
                 proc.wait()
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+_LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+
+
+def listening_sockets_of(pid: int) -> list[str]:
+    """Local addresses (hex, as in /proc/net/tcp) of the TCP sockets `pid` listens on."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                found.append(fields[1].rsplit(":", 1)[0])
+    return found
+
+
+def only_loopback(addresses: list[str]) -> bool:
+    return all(a in _LOOPBACK for a in addresses)

@@ -31,7 +31,7 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     state = json.loads((run_dir / "state.json").read_text())
     pids = [s["pid"] for s in state["services"].values()]
     postmaster = int((run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0])
-    pids.append(state["kafka"]["pid"])
+    pids.append(state["kafka_pid"])
 
     assert listening_addresses({base + 1, base + 2, base + 3}) == {
         ("0100007F", base + 1),

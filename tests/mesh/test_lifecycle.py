@@ -1,0 +1,46 @@
+"""A whole local mesh run: loopback only, and `meshmart down` stops every process it started."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from mesh.topology import free_port
+from tests.e2e.shop import listening_sockets_of, only_loopback, pid_alive, start_shop
+
+
+def test_everything_listens_on_loopback_and_down_stops_it_all(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    for proc in start_shop(run_dir, "--ingress-port", str(free_port())):
+        state = json.loads((run_dir / "state.json").read_text())
+        pids = {
+            "ingress": state["ingress"]["pid"],
+            "kafka": state["kafka_pid"],
+            "zipkin": state["zipkin_pid"],
+            "postgres": int(
+                (run_dir / "postgres" / "data" / "postmaster.pid").read_text().split()[0]
+            ),
+        }
+        for name, w in state["workloads"].items():
+            pids[name] = w["app_pid"]
+            pids[f"{name}-envoy"] = w["sidecar_pid"]
+        for name, pid in pids.items():
+            addresses = listening_sockets_of(pid)
+            assert only_loopback(addresses), f"{name} listens on {addresses}"
+        for w in state["workloads"].values():
+            assert listening_sockets_of(w["app_pid"]) == [], "apps are reachable only via sidecars"
+
+        down = subprocess.run(
+            [sys.executable, "-m", "mesh.cli", "down", "--run-dir", str(run_dir)],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert down.returncode == 0, down.stderr
+        assert proc.wait(30) == 0
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
+            time.sleep(0.1)
+        assert {n: p for n, p in pids.items() if pid_alive(p)} == {}
+        assert not (run_dir / "state.json").exists()
