@@ -67,3 +67,4 @@ clean:
 
 bench: setup
 	.venv/bin/python bench/stock_sync_latency.py
+	.venv/bin/python bench/mesh_footprint.py

@@ -109,3 +109,36 @@ async def test_one_trace_spans_ingress_order_and_catalog(
     ids = {s["id"] for s in spans}
     roots = [s for s in spans if s.get("parentId") not in ids]
     assert len(roots) == 1, "app and Envoy spans must join into one tree"
+
+
+async def test_apply_under_load_drops_no_request(
+    mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
+) -> None:
+    """Routing changes four times while requests flow: every call still reaches order-service."""
+    headers = {"Authorization": f"Bearer {customer.token}"}
+    url = f"{mesh.ingress}/user-service/users/{customer.user_id}"
+    stop = asyncio.Event()
+    outcomes: list[tuple[int, bool]] = []
+
+    async def load() -> None:
+        while not stop.is_set():
+            async with http.get(url, headers=headers) as resp:
+                body = await resp.json() if resp.status == 200 else {}
+                outcomes.append((resp.status, bool(body.get("ordersAvailable"))))
+
+    workers = [asyncio.create_task(load()) for _ in range(4)]
+    try:
+        for name in ("90-10", "50-50", "v2", "90-10"):
+            result = await asyncio.to_thread(
+                mesh.meshmart, "apply", "-f", f"istio/virtual-service-order-{name}.yaml"
+            )
+            assert result.returncode == 0, result.stderr
+    finally:
+        reverted = await asyncio.to_thread(
+            mesh.meshmart, "apply", "-f", "istio/virtual-service-all-v1.yaml"
+        )
+        stop.set()
+        await asyncio.gather(*workers)
+    assert reverted.returncode == 0, reverted.stderr
+    assert len(outcomes) >= 20
+    assert set(outcomes) == {(200, True)}, {o for o in outcomes if o != (200, True)}
