@@ -73,6 +73,7 @@ def start_local_mesh(
     *,
     replicas: dict[tuple[str, str], int],
     ingress_port: int,
+    test_endpoints: bool = False,
 ) -> Topology:
     run_dir = sup.run_dir
     state = MeshState(run_dir)
@@ -98,6 +99,8 @@ def start_local_mesh(
     for workload in topology.workloads:
         workload.app_socket.unlink(missing_ok=True)  # left over by a killed run
         env = _app_env(workload, run_dir, admin_dsn, broker, zipkin)
+        if test_endpoints:
+            env["MESHMART_TEST_ENDPOINTS"] = "true"
         child = Child(
             workload.name, python_module(by_name(workload.service).package), env,
             logs / f"{workload.name}.log",

@@ -69,6 +69,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--base-port", type=int, default=8100, help="--direct: apps on base+1, base+2, base+3"
     )
     parser.add_argument("--pg-bin", type=Path, default=None)
+    parser.add_argument(
+        "--test-endpoints",
+        action="store_true",
+        help="mount POST /test/fault on each app's socket (fault-injection tests)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -91,7 +96,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             zipkin = sup.zipkin()
             topology = start_local_mesh(
-                sup, admin_dsn, broker, zipkin, replicas=replicas, ingress_port=args.ingress_port
+                sup,
+                admin_dsn,
+                broker,
+                zipkin,
+                replicas=replicas,
+                ingress_port=args.ingress_port,
+                test_endpoints=args.test_endpoints,
             )
             state = _mesh_state(sup, topology, broker, zipkin.url)
             state["zipkin_pid"] = zipkin.pid

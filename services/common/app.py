@@ -16,6 +16,7 @@ from services.common.migrations import MigrationModule
 from services.common.operations import Operation, add_routes, openapi_document
 from services.common.settings import ServiceSettings
 from services.common.telemetry import client_trace_configs
+from services.common.testfaults import add_test_endpoints
 
 SETTINGS = web.AppKey("settings", ServiceSettings)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
@@ -38,6 +39,8 @@ def base_app(
         return web.json_response(document, dumps=_pretty)
 
     app.router.add_get("/openapi.json", serve_openapi)
+    if settings.test_endpoints:
+        add_test_endpoints(app)
     app.cleanup_ctx.append(database_context(settings, migrations))
     return app
 

@@ -40,6 +40,8 @@ class ServiceSettings(BaseSettings):
     # host:port[,host:port]; unset: no Kafka (events wait in the outbox until it is set).
     kafka_bootstrap_servers: str | None = None
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
+    # POST /test/fault on the app socket makes this replica fail (fault-injection suite only).
+    test_endpoints: bool = False
     cipher_key: SecretStr | None = None
     cipher_key_file: Path | None = None
 
@@ -67,6 +69,8 @@ class ServiceSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> ServiceSettings:
+        if self.environment == "production" and self.test_endpoints:
+            raise ValueError("test_endpoints: never in production")
         if self.environment == "development":
             return self
         password = _dsn_password(self.database_url.get_secret_value())

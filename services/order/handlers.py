@@ -57,13 +57,15 @@ async def place_order(request: web.Request) -> web.Response:
             return _replay(stored)
 
     pricing.check_against_catalog(body, await _catalog_product(request, body.product_id))
+    settings = request.app[ORDER_SETTINGS]
     order = Order(
         order_id=str(uuid.uuid4()),
         user_id=user_id,
         product_id=body.product_id,
         qty=body.qty,
         unit_price=body.unit_price,
-        total_price=pricing.total_price(body.qty, body.unit_price),
+        discount=pricing.discount(body.qty, body.unit_price, settings.service_version),
+        total_price=pricing.total_price(body.qty, body.unit_price, settings.service_version),
         status="PENDING",
         created_at=datetime.now(UTC),
     )

@@ -22,6 +22,7 @@ class Order(ApiModel):
     product_id: str
     qty: int
     unit_price: int
+    discount: int = 0  # v2's volume discount, already taken off total_price
     total_price: int
     status: OrderStatus
     created_at: datetime

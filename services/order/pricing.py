@@ -26,5 +26,17 @@ def check_against_catalog(request: OrderRequest, product: CatalogProduct | None)
         )
 
 
-def total_price(qty: int, unit_price: int) -> int:
-    return qty * unit_price
+# order-service v2's change of behaviour, the canary's reason to exist: a volume discount.
+VOLUME_DISCOUNT_MIN_QTY = 10
+VOLUME_DISCOUNT_PERCENT = 10
+
+
+def discount(qty: int, unit_price: int, version: str) -> int:
+    """v2 takes 10% off orders of 10 or more units (rounded down to whole currency units)."""
+    if version != "v2" or qty < VOLUME_DISCOUNT_MIN_QTY:
+        return 0
+    return qty * unit_price * VOLUME_DISCOUNT_PERCENT // 100
+
+
+def total_price(qty: int, unit_price: int, version: str = "v1") -> int:
+    return qty * unit_price - discount(qty, unit_price, version)

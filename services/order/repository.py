@@ -52,13 +52,14 @@ async def save_order(
                 assert row is not None  # the conflicting row is committed by now
                 return _stored(row)
         await conn.execute(
-            "INSERT INTO orders (order_id, user_id, product_id, qty, unit_price, total_price,"
-            " status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO orders (order_id, user_id, product_id, qty, unit_price, discount,"
+            " total_price, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             uuid.UUID(order.order_id),
             order.user_id,
             order.product_id,
             order.qty,
             order.unit_price,
+            order.discount,
             order.total_price,
             order.status,
             order.created_at,
@@ -75,8 +76,8 @@ async def save_order(
 
 async def list_orders(pool: asyncpg.Pool, user_id: str) -> list[Order]:
     rows = await pool.fetch(
-        "SELECT order_id::text, user_id, product_id, qty, unit_price, total_price, status,"
-        " created_at FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id",
+        "SELECT order_id::text, user_id, product_id, qty, unit_price, discount, total_price,"
+        " status, created_at FROM orders WHERE user_id = $1 ORDER BY created_at DESC, order_id",
         user_id,
     )
     return [Order(**dict(row)) for row in rows]

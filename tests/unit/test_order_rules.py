@@ -54,3 +54,15 @@ def test_bad_idempotency_keys(key: str) -> None:
 def test_absent_key_means_no_idempotency() -> None:
     assert idempotency.key_from_header(None) is None
     assert idempotency.key_from_header("k-1") == "k-1"
+
+
+def test_v1_has_no_discount() -> None:
+    assert pricing.discount(50, 100, "v1") == 0
+    assert pricing.total_price(50, 100, "v1") == 5000
+
+
+def test_v2_volume_discount_from_ten_units() -> None:
+    assert pricing.discount(9, 1500, "v2") == 0
+    assert pricing.discount(10, 1500, "v2") == 1500
+    assert pricing.total_price(10, 1500, "v2") == 13500
+    assert pricing.total_price(11, 999, "v2") == 10989 - 1098  # rounded down in the shop's favour

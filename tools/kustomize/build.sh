@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Build kustomize from the Go module proxy (sigs.k8s.io/kustomize/kustomize/v5, pinned in go.mod),
+# for `kustomize build k8s/...` in tests/manifests and deploy/kind-up.sh.
+#
+#   tools/kustomize/build.sh            # progress on stderr, the kustomize path on stdout
+#   KUSTOMIZE=/path/kustomize build.sh  # use that binary, build nothing
+#   build.sh --force-build              # build even if kustomize is on PATH
+#
+# Lookup order (tests/manifests/tools.py uses the same): $KUSTOMIZE, the cached build
+# .cache/tools/kustomize/<version>/kustomize, `kustomize` on PATH, else build it.
+# `kubectl kustomize` is deliberately not used: kubectl embeds whatever kustomize it was
+# released with, and the tests should render with the one version pinned here.
+# Idempotent; Go caches live in the git-ignored <repo>/.cache/go (shared with istioctl).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+force_build=false
+[[ "${1:-}" == "--force-build" ]] && force_build=true
+
+log() { echo "kustomize: $*" >&2; }
+
+version="$(awk '$1 == "require" && $2 == "sigs.k8s.io/kustomize/kustomize/v5" { print $3 }' "$here/go.mod")"
+[[ -n "$version" ]] || { log "cannot read the kustomize version from $here/go.mod"; exit 1; }
+out_dir="$repo/.cache/tools/kustomize/$version"
+bin="$out_dir/kustomize"
+
+if [[ -n "${KUSTOMIZE:-}" ]]; then
+  [[ -x "$KUSTOMIZE" ]] || { log "KUSTOMIZE=$KUSTOMIZE is not an executable file"; exit 1; }
+  log "using \$KUSTOMIZE=$KUSTOMIZE (nothing to build)"
+  echo "$KUSTOMIZE"
+  exit 0
+fi
+if [[ -x "$bin" ]]; then
+  log "already built: $bin ($version)"
+  echo "$bin"
+  exit 0
+fi
+if ! $force_build && on_path="$(command -v kustomize)"; then
+  log "using kustomize from PATH: $on_path (pass --force-build to build $version instead)"
+  echo "$on_path"
+  exit 0
+fi
+
+command -v go >/dev/null || { log "go is not installed (need Go >= $(awk '$1 == "go" { print $2 }' "$here/go.mod"))"; exit 1; }
+export GOMODCACHE="$repo/.cache/go/mod"
+export GOCACHE="$repo/.cache/go/build"
+export GOTOOLCHAIN=local   # use the installed Go; never download a toolchain
+export CGO_ENABLED=0       # a static binary, as kustomize's own releases
+mkdir -p "$out_dir" "$GOMODCACHE" "$GOCACHE"
+
+log "building sigs.k8s.io/kustomize/kustomize/v5@$version with $(go version | awk '{ print $3 }')"
+(cd "$here" && go mod download)
+start=$SECONDS
+tmp="$(mktemp "$out_dir/.kustomize.XXXXXX")"
+trap 'rm -f "$tmp"' EXIT
+# The version is stamped the way kustomize's release build does (provenance.version).
+(cd "$here" && go build -trimpath -ldflags "-s -w -X sigs.k8s.io/kustomize/api/provenance.version=$version" \
+  -o "$tmp" sigs.k8s.io/kustomize/kustomize/v5)
+mv -f "$tmp" "$bin"   # atomic: a concurrent run sees no binary or a complete one
+trap - EXIT
+log "built $bin in $((SECONDS - start))s ($(du -h "$bin" | cut -f1))"
+echo "$bin"
