@@ -11,7 +11,7 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup istioctl run test unit integration lint format openapi bench clean
+.PHONY: help setup istioctl kustomize kind-up kind-down run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
@@ -37,10 +37,14 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 istioctl:
 	@tools/istioctl/build.sh >/dev/null
 
+# kustomize, built once from the Go module proxy into .cache/ (seconds).
+kustomize:
+	@tools/kustomize/build.sh >/dev/null
+
 run: setup
 	.venv/bin/meshmart run
 
-test: setup lint istioctl
+test: setup lint istioctl kustomize
 	.venv/bin/pytest
 
 unit: setup
@@ -68,3 +72,11 @@ clean:
 bench: setup
 	.venv/bin/python bench/stock_sync_latency.py
 	.venv/bin/python bench/mesh_footprint.py
+
+# Cluster mode (kind + Istio; needs docker, kind, kubectl, istioctl). DRY_RUN=1 prints every
+# command and renders every manifest without them (deploy/kind-up.sh --dry-run).
+kind-up: setup kustomize
+	deploy/kind-up.sh $(if $(DRY_RUN),--dry-run)
+
+kind-down:
+	deploy/kind-down.sh $(if $(DRY_RUN),--dry-run)

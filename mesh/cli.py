@@ -6,13 +6,13 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mesh.commands import apply, config, db, kafka, openapi, run, status, zipkin
+from mesh.commands import apply, canary, config, db, kafka, openapi, run, status, zipkin
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshmart", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (run, status, apply, db, kafka, zipkin, config, openapi):
+    for command in (run, status, apply, canary, db, kafka, zipkin, config, openapi):
         command.register(subparsers)
     return parser
 

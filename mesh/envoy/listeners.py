@@ -21,6 +21,9 @@ from mesh.envoy.common import (
     typed,
 )
 
+# Stat prefixes without dots: Envoy splits stat names at dots when it extracts Prometheus
+# labels, so `inbound_0.0.0.0_8080` would come out as a label value of `inbound_0`.
+INBOUND_STAT_PREFIX = "inbound_8080"
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": typed(T_ROUTER)}
 # Present but empty so routes can carry their own fault config (typed_per_filter_config).
 FAULT = {"name": FAULT_FILTER, "typed_config": typed(T_FAULT)}
@@ -152,7 +155,7 @@ def inbound_listener(
 
     def hcm() -> Config:
         return http_connection_manager(
-            "inbound_0.0.0.0_8080",
+            INBOUND_STAT_PREFIX,
             route_name=None,
             route_dir=None,
             inline_route=route,
@@ -192,7 +195,7 @@ def outbound_listener(
 ) -> Config:
     """Where the app calls `host`: plaintext on loopback, routed by the host's VirtualService."""
     hcm = http_connection_manager(
-        f"outbound_{host}",
+        f"outbound_{host.split('.')[0]}",
         route_name=route_name,
         route_dir=route_dir,
         filters=[],
@@ -211,7 +214,7 @@ def gateway_listener(
     zipkin: bool,
 ) -> Config:
     hcm = http_connection_manager(
-        f"outbound_0.0.0.0_{port}",
+        f"gateway_{port}",
         route_name=route_name,
         route_dir=route_dir,
         filters=filters,
