@@ -48,7 +48,9 @@ def find_kustomize() -> Path | None:
 def require(name: str, finder: Callable[[], Path | None], build_command: str) -> Path:
     found = finder()
     if found is None:
-        reason = f"{name} not found (${name.upper()}, .cache/tools/{name}, PATH); run {build_command}"
+        reason = (
+            f"{name} not found (${name.upper()}, .cache/tools/{name}, PATH); run {build_command}"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(reason)
         pytest.skip(reason)
@@ -63,8 +65,10 @@ def require_istioctl() -> Path:
     return require("istioctl", find_istioctl, ISTIOCTL_BUILD)
 
 
-def run(*args: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None) -> str:
-    """Run a tool; its stdout, or a test failure with everything it printed."""
+def run(
+    *args: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None, stderr: bool = False
+) -> str:
+    """Run a tool: its stdout (+ stderr if asked), or a test failure with all it printed."""
     result = subprocess.run(
         [str(a) for a in args],
         capture_output=True,
@@ -77,4 +81,4 @@ def run(*args: str | Path, cwd: Path = REPO, env: dict[str, str] | None = None) 
     if result.returncode != 0:
         command = " ".join(str(a) for a in args)
         pytest.fail(f"{command} exited {result.returncode}:\n{result.stdout}{result.stderr}")
-    return result.stdout
+    return result.stdout + (result.stderr if stderr else "")
