@@ -1,4 +1,4 @@
-"""The fault-injection suite's mesh: order-service two v1 replicas and one v2, with the test fault switch.
+"""The fault suite's mesh: two order-service v1 replicas, one v2, and the test fault switch.
 
 Every scenario applies one `istio/` file, drives in-mesh traffic the way user-service's app
 does (through its own sidecar's outbound listener for order-service), asserts, and restores
