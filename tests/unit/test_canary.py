@@ -103,3 +103,37 @@ def test_failing_canary_is_rolled_back_at_the_failing_step(tmp_path: Path) -> No
     )
     assert not promoted and applier.weights == [10, 25, 0]
     assert said[-1].startswith("rolled back: 100% v1")
+
+
+async def test_prometheus_source_asks_istios_destination_metrics() -> None:
+    """Against a stand-in Prometheus HTTP API: the queries and the parsing of its answers."""
+    import asyncio
+
+    from aiohttp import web
+    from aiohttp.test_utils import TestServer
+
+    from mesh.canary.metrics import PrometheusMetrics
+
+    queries: list[str] = []
+
+    async def query(request: web.Request) -> web.Response:
+        promql = request.query["query"]
+        queries.append(promql)
+        if "bucket" in promql:
+            result = [
+                {"metric": {"le": "100"}, "value": [0, "40"]},
+                {"metric": {"le": "+Inf"}, "value": [0, "50"]},
+            ]
+        else:
+            result = [{"metric": {}, "value": [0, "5" if "5.." in promql else "50"]}]
+        return web.json_response({"status": "success", "data": {"result": result}})
+
+    app = web.Application()
+    app.router.add_get("/api/v1/query", query)
+    async with TestServer(app) as server:
+        source = PrometheusMetrics(str(server.make_url("")), "order-service-v2", "meshmart")
+        snap = await asyncio.to_thread(source.snapshot)
+    assert snap == Snapshot(50, 5, {100.0: 40, float("inf"): 50})
+    assert all('reporter="destination"' in q for q in queries)
+    assert all('destination_workload="order-service-v2"' in q for q in queries)
+    assert any("istio_request_duration_milliseconds_bucket" in q for q in queries)
