@@ -30,6 +30,7 @@ need() { # <tool> <where to get it>
 need docker "Docker Engine or Docker Desktop, https://docs.docker.com/get-docker/"
 need kind "kind v0.33+, https://kind.sigs.k8s.io/docs/user/quick-start/#installation"
 need kubectl "kubectl, https://kubernetes.io/docs/tasks/tools/"
+need curl "curl, from your OS packages (checks the shop answers at the end)"
 istioctl="$(find_istioctl)" || missing+=("istioctl: a release, https://istio.io/latest/docs/setup/getting-started/#download")
 ((${#missing[@]} == 0)) || die "missing prerequisites:$(printf '\n  - %s' "${missing[@]}")"
 if ! dry_run && ! docker info >/dev/null 2>&1; then

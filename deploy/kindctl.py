@@ -16,6 +16,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import yaml
@@ -63,7 +64,7 @@ def write_workdir(workdir: Path, tag: str) -> Path:
         password = _keep(store / f"{spec.name}-database-password", _password)
         url = f"postgresql://{spec.database}:{password}@postgres:5432/{spec.database}"
         # Stored {cipher}-encrypted like local mode: the services decrypt it at start.
-        _keep(store / f"{spec.name}-database-url", lambda url=url: cipher.encrypt(url, key))
+        _keep(store / f"{spec.name}-database-url", partial(cipher.encrypt, url, key))
         generators.append(
             _secret(
                 f"{spec.name}-database",

@@ -27,22 +27,15 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.meshstate import DEFAULT_FILES
+
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_DIR = REPO / "istio"
 TOOLS_DIR = REPO / "tools" / "istioctl"
 BUILD_COMMAND = "tools/istioctl/build.sh"
 
 FILES = sorted(p.name for p in ISTIO_DIR.glob("*.yaml"))
-# Applied by default, in this order (istio/README.md); every other file is a scenario on top.
-DEFAULT_FILES = (
-    "gateway-meshmart.yaml",
-    "destination-rule-all-mtls.yaml",
-    "peer-authentication-mesh-strict.yaml",
-    "request-authentication-ingress-jwt.yaml",
-    "authorization-policy-ingress-jwt.yaml",
-    "authorization-policy-services.yaml",
-    "virtual-service-all-v1.yaml",
-)
+# Applied by default, in this order (istio/README.md): the list `meshmart run` applies.
 SCENARIO_FILES = tuple(f for f in FILES if f not in DEFAULT_FILES)
 
 NAMESPACE = "meshmart"

