@@ -11,7 +11,7 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup istioctl kustomize kind-up kind-down run test unit integration lint format openapi bench clean
+.PHONY: help setup istioctl kustomize kind-source kind-up kind-down run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
@@ -41,10 +41,19 @@ istioctl:
 kustomize:
 	@tools/kustomize/build.sh >/dev/null
 
+# kind's source (not a binary: kind cannot run here), so tests check kind-cluster.yaml's keys
+# against kind's own config types.
+KIND_VERSION := v0.33.0
+kind-source:
+	@test -f .cache/go/mod/sigs.k8s.io/kind@$(KIND_VERSION)/go.mod || \
+	  (echo "==> fetching sigs.k8s.io/kind@$(KIND_VERSION) source from the Go module proxy" && \
+	   GOMODCACHE=$(CURDIR)/.cache/go/mod GOFLAGS=-mod=mod GOTOOLCHAIN=local \
+	   go mod download sigs.k8s.io/kind@$(KIND_VERSION))
+
 run: setup
 	.venv/bin/meshmart run
 
-test: setup lint istioctl kustomize
+test: setup lint istioctl kustomize kind-source
 	.venv/bin/pytest
 
 unit: setup

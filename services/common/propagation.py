@@ -1,4 +1,4 @@
-"""The headers a service forwards on its outgoing calls so Envoy can join spans into one trace.
+"""The headers a service forwards on its outgoing calls: trace context and routing headers.
 
 Like Bookinfo's productpage: one list, in one place, unit-tested. The OpenTelemetry client
 instrumentation rewrites traceparent/x-b3-* with a child span when tracing is on; forwarding
@@ -21,6 +21,10 @@ FORWARDED_HEADERS: tuple[str, ...] = (
     "x-b3-flags",
     "b3",
     "x-ot-span-context",
+    # Routing headers of the istio/ scenarios: forwarded so a header set at the edge still
+    # selects the canary or the test fault one hop further in (like Bookinfo's `end-user`).
+    "x-canary",
+    "x-test-fault",
 )
 
 

@@ -142,3 +142,23 @@ async def test_apply_under_load_drops_no_request(
     assert reverted.returncode == 0, reverted.stderr
     assert len(outcomes) >= 20
     assert set(outcomes) == {(200, True)}, {o for o in outcomes if o != (200, True)}
+
+
+async def test_header_preview_reaches_v2_through_user_service(
+    mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
+) -> None:
+    """x-canary: v2 at the edge is forwarded by user-service, so its order call goes to v2."""
+    applied = mesh.meshmart("apply", "-f", "istio/virtual-service-order-header-canary.yaml")
+    assert applied.returncode == 0, applied.stderr
+    try:
+        url = f"{mesh.ingress}/user-service/users/{customer.user_id}"
+        auth = {"Authorization": f"Bearer {customer.token}"}
+        before = _subset_requests(mesh)
+        for headers in ({**auth, "x-canary": "v2"},) * 10 + (auth,) * 10:
+            async with http.get(url, headers=headers) as resp:
+                assert resp.status == 200 and (await resp.json())["ordersAvailable"]
+        after = _subset_requests(mesh)
+        assert (after["v2"] - before["v2"], after["v1"] - before["v1"]) == (10, 10)
+    finally:
+        reverted = mesh.meshmart("apply", "-f", "istio/virtual-service-all-v1.yaml")
+        assert reverted.returncode == 0, reverted.stderr

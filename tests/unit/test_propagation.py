@@ -24,5 +24,12 @@ def test_trace_headers_are_forwarded_case_insensitively() -> None:
 
 
 def test_the_list_covers_istio_and_w3c() -> None:
-    for name in ("x-request-id", "traceparent", "x-b3-traceid", "x-b3-parentspanid", "b3"):
+    for name in (
+        "x-request-id",
+        "traceparent",
+        "x-b3-traceid",
+        "x-b3-parentspanid",
+        "b3",
+        "x-canary",
+    ):
         assert name in FORWARDED_HEADERS
