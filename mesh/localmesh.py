@@ -5,21 +5,17 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
+from mesh.appenv import app_env
 from mesh.ca import LocalCA
-from mesh.devsecrets import cipher_key, jwt_signing_key
 from mesh.envoy.files import bootstrap
 from mesh.envoy.process import envoy_child, is_ready
 from mesh.kafka import KafkaBroker
 from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR, MeshState, read_documents, render
-from mesh.postgres import database_dsn
 from mesh.processes import Child, python_module
 from mesh.supervisor import Supervisor, socket_dir, unix_http_ok
 from mesh.topology import Proxy, Topology, Workload, build_topology
 from mesh.workloads import SERVICES, by_name
 from mesh.zipkin import ZipkinServer
-from services.common import cipher
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _issue_certificates(state: MeshState, topology: Topology) -> None:
@@ -41,28 +37,19 @@ def _app_env(
     broker: KafkaBroker,
     zipkin: ZipkinServer,
 ) -> dict[str, str]:
-    spec = by_name(workload.service)
-    key_file = cipher_key(run_dir / "secrets")
-    key = key_file.read_text(encoding="utf-8").strip()
-    env = {
-        "MESHMART_ENVIRONMENT": "development",
-        "MESHMART_SERVICE_VERSION": workload.version,
-        "MESHMART_UNIX_SOCKET": str(workload.app_socket),
-        "MESHMART_CIPHER_KEY_FILE": str(key_file),
-        # Stored encrypted, as a real deployment would: exercises {cipher} on every start.
-        "MESHMART_DATABASE_URL": cipher.encrypt(database_dsn(admin_dsn, spec.database), key),
-        "MESHMART_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-        "MESHMART_ZIPKIN_ENDPOINT": zipkin.collector_endpoint,
-        "PYTHONUNBUFFERED": "1",
-    }
-    for host, port in workload.outbound_ports.items():
+    return app_env(
+        by_name(workload.service),
+        run_dir=run_dir,
+        admin_dsn=admin_dsn,
+        kafka_bootstrap_servers=broker.bootstrap_servers,
+        listen={"MESHMART_UNIX_SOCKET": str(workload.app_socket)},
         # The app calls its peers at its own sidecar's outbound listener for them.
-        service = host.split(".")[0]
-        env[f"MESHMART_{service.upper().replace('-', '_')}_URL"] = f"http://127.0.0.1:{port}"
-    if workload.service == "user-service":
-        env["MESHMART_JWT_SIGNING_KEY_FILE"] = str(jwt_signing_key(run_dir / "secrets"))
-        env["MESHMART_LIVE_CONFIG_FILE"] = str(REPO_ROOT / "config" / "user-service.yaml")
-    return env
+        peers={
+            h.split(".")[0]: f"http://127.0.0.1:{p}" for h, p in workload.outbound_ports.items()
+        },
+        version=workload.version,
+        zipkin_endpoint=zipkin.collector_endpoint,
+    )
 
 
 def start_local_mesh(

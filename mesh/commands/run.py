@@ -19,21 +19,19 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mesh import devsecrets
+from mesh.appenv import app_env
 from mesh.commands.db import DEFAULT_RUN_DIR
 from mesh.istio.loader import IstioConfigError
 from mesh.kafka import KafkaBroker, KafkaError
 from mesh.localmesh import start_local_mesh
 from mesh.maven import MavenError
-from mesh.postgres import PostgresError, database_dsn
+from mesh.postgres import PostgresError
 from mesh.processes import Child, python_module
 from mesh.supervisor import Supervisor
 from mesh.topology import Topology
 from mesh.workloads import SERVICES, by_name
 from mesh.zipkin import ZipkinError
-from services.common import cipher
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 EXPECTED = (PostgresError, KafkaError, MavenError, ZipkinError, IstioConfigError, RuntimeError)
 
 
@@ -158,32 +156,22 @@ def _mesh_state(
 
 
 def _direct(sup: Supervisor, admin_dsn: str, broker: KafkaBroker, base_port: int) -> dict[str, Any]:
-    ports = {spec.name: base_port + i + 1 for i, spec in enumerate(SERVICES)}
-    secrets = sup.run_dir / "secrets"
-    key_file = devsecrets.cipher_key(secrets)
-    key = key_file.read_text(encoding="utf-8").strip()
-    for spec in SERVICES:
-        env = {
-            "MESHMART_ENVIRONMENT": "development",
-            "MESHMART_PORT": str(ports[spec.name]),
-            "MESHMART_CIPHER_KEY_FILE": str(key_file),
-            "MESHMART_DATABASE_URL": cipher.encrypt(database_dsn(admin_dsn, spec.database), key),
-            "MESHMART_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
-            "MESHMART_JWT_SIGNING_KEY_FILE": str(devsecrets.jwt_signing_key(secrets)),
-            "MESHMART_LIVE_CONFIG_FILE": str(REPO_ROOT / "config" / "user-service.yaml"),
-            "PYTHONUNBUFFERED": "1",
-            **{f"MESHMART_{s.name.upper().replace('-', '_')}_URL": f"http://127.0.0.1:{ports[s.name]}"
-               for s in SERVICES},
-        }  # fmt: skip
+    urls = {spec.name: f"http://127.0.0.1:{base_port + i + 1}" for i, spec in enumerate(SERVICES)}
+    for number, spec in enumerate(SERVICES, start=1):
+        env = app_env(
+            spec,
+            run_dir=sup.run_dir,
+            admin_dsn=admin_dsn,
+            kafka_bootstrap_servers=broker.bootstrap_servers,
+            listen={"MESHMART_PORT": str(base_port + number)},
+            peers=urls,
+        )
         log = sup.run_dir / "logs" / f"{spec.name}.log"
         child = sup.start(Child(spec.name, python_module(spec.package), env, log))
-        url = f"http://127.0.0.1:{ports[spec.name]}"
-        sup.wait_ready(child, partial(_http_ok, f"{url}/health/ready"), spec.name)
+        sup.wait_ready(child, partial(_http_ok, f"{urls[spec.name]}/health/ready"), spec.name)
     return {
         "mode": "direct",
-        "services": {
-            c.name: {"pid": c.pid, "url": f"http://127.0.0.1:{ports[c.name]}"} for c in sup.children
-        },
+        "services": {c.name: {"pid": c.pid, "url": urls[c.name]} for c in sup.children},
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_pid": broker.pid,
     }
