@@ -312,6 +312,12 @@ def cds_options(layout: JvmFiles, libs: Path, java: str) -> list[str]:
     return [f"-XX:ArchiveClassesAtExit={tmp}"]
 
 
+def shared_archive(cds_options: list[str]) -> Path | None:
+    """The class-data archive file named in JVM options from `cds_options`, if any."""
+    prefix = "-XX:SharedArchiveFile="
+    return next((Path(o.removeprefix(prefix)) for o in cds_options if o.startswith(prefix)), None)
+
+
 def finish_cds(layout: JvmFiles, keep: bool) -> None:
     """After the JVM exited: keep the archive it wrote (after a graceful exit) or drop it."""
     try:

@@ -245,7 +245,7 @@ def _start(layout: _Layout, port: int | None, progress: Callable[[str], None]) -
             _wait_ready(server, layout, offset, began)
         except BaseException as exc:
             _terminate(layout, server.pid, timeout=10, keep_cds=False)  # a partial run's archive
-            archive = _shared_archive(cds)
+            archive = proc.shared_archive(cds)
             if not (isinstance(exc, _Exited) and archive and proc.jvm_crashed(layout.log, offset)):
                 raise
             # A damaged class-data archive makes the JVM crash (SIGBUS) instead of ignoring it.
@@ -285,11 +285,6 @@ def _launch(
     proc.CHILDREN[child.pid] = child
     layout.pid_file.write_text(f"{child.pid}\n")
     return ZipkinServer(layout.root.parent, port, child.pid), offset
-
-
-def _shared_archive(cds_options: list[str]) -> Path | None:
-    prefix = "-XX:SharedArchiveFile="
-    return next((Path(o.removeprefix(prefix)) for o in cds_options if o.startswith(prefix)), None)
 
 
 class _Exited(ZipkinError):
