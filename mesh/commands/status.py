@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.commands.db import DEFAULT_RUN_DIR
+from mesh.kafka_proc import alive as _alive  # live and not a zombie
 
 
 def _state(run_dir: Path) -> dict[str, Any] | None:
@@ -20,20 +21,6 @@ def _state(run_dir: Path) -> dict[str, Any] | None:
     except (FileNotFoundError, ValueError):
         return None
     return state
-
-
-def _alive(pid: int) -> bool:
-    """Running, and not a zombie (an exited child its parent has not collected yet)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
-        return False
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
