@@ -17,36 +17,12 @@ repo="$(cd "$here/../.." && pwd)"
 force_build=false
 [[ "${1:-}" == "--force-build" ]] && force_build=true
 
-log() { echo "istioctl: $*" >&2; }
-
-version="$(awk '$1 == "require" && $2 == "istio.io/istio" { print $3 }' "$here/go.mod")"
-[[ -n "$version" ]] || { log "cannot read the istio.io/istio version from $here/go.mod"; exit 1; }
-out_dir="$repo/.cache/tools/istioctl/$version"
-bin="$out_dir/istioctl"
-
-if [[ -n "${ISTIOCTL:-}" ]]; then
-  [[ -x "$ISTIOCTL" ]] || { log "ISTIOCTL=$ISTIOCTL is not an executable file"; exit 1; }
-  log "using \$ISTIOCTL=$ISTIOCTL (nothing to build)"
-  echo "$ISTIOCTL"
-  exit 0
-fi
-if [[ -x "$bin" ]]; then
-  log "already built: $bin (istio.io/istio $version)"
-  echo "$bin"
-  exit 0
-fi
-if ! $force_build && on_path="$(command -v istioctl)"; then
-  log "using istioctl from PATH: $on_path (pass --force-build to build $version instead)"
-  echo "$on_path"
-  exit 0
-fi
-
-command -v go >/dev/null || { log "go is not installed (need Go >= $(awk '$1 == "go" { print $2 }' "$here/go.mod"))"; exit 1; }
-export GOMODCACHE="$repo/.cache/go/mod"
-export GOCACHE="$repo/.cache/go/build"
-export GOTOOLCHAIN=local   # use the installed Go; never download a toolchain
+tool=istioctl
+env_var=ISTIOCTL
+module=istio.io/istio
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 export CGO_ENABLED=0       # as Istio's common/scripts/gobuild.sh
-mkdir -p "$out_dir" "$GOMODCACHE" "$GOCACHE"
 
 log "building istio.io/istio@$version with $(go version | awk '{ print $3 }')"
 log "GOMODCACHE=$GOMODCACHE GOCACHE=$GOCACHE"

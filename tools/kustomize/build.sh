@@ -19,36 +19,12 @@ repo="$(cd "$here/../.." && pwd)"
 force_build=false
 [[ "${1:-}" == "--force-build" ]] && force_build=true
 
-log() { echo "kustomize: $*" >&2; }
-
-version="$(awk '$1 == "require" && $2 == "sigs.k8s.io/kustomize/kustomize/v5" { print $3 }' "$here/go.mod")"
-[[ -n "$version" ]] || { log "cannot read the kustomize version from $here/go.mod"; exit 1; }
-out_dir="$repo/.cache/tools/kustomize/$version"
-bin="$out_dir/kustomize"
-
-if [[ -n "${KUSTOMIZE:-}" ]]; then
-  [[ -x "$KUSTOMIZE" ]] || { log "KUSTOMIZE=$KUSTOMIZE is not an executable file"; exit 1; }
-  log "using \$KUSTOMIZE=$KUSTOMIZE (nothing to build)"
-  echo "$KUSTOMIZE"
-  exit 0
-fi
-if [[ -x "$bin" ]]; then
-  log "already built: $bin ($version)"
-  echo "$bin"
-  exit 0
-fi
-if ! $force_build && on_path="$(command -v kustomize)"; then
-  log "using kustomize from PATH: $on_path (pass --force-build to build $version instead)"
-  echo "$on_path"
-  exit 0
-fi
-
-command -v go >/dev/null || { log "go is not installed (need Go >= $(awk '$1 == "go" { print $2 }' "$here/go.mod"))"; exit 1; }
-export GOMODCACHE="$repo/.cache/go/mod"
-export GOCACHE="$repo/.cache/go/build"
-export GOTOOLCHAIN=local   # use the installed Go; never download a toolchain
+tool=kustomize
+env_var=KUSTOMIZE
+module=sigs.k8s.io/kustomize/kustomize/v5
+# shellcheck source=../lib.sh
+source "$here/../lib.sh"
 export CGO_ENABLED=0       # a static binary, as kustomize's own releases
-mkdir -p "$out_dir" "$GOMODCACHE" "$GOCACHE"
 
 log "building sigs.k8s.io/kustomize/kustomize/v5@$version with $(go version | awk '{ print $3 }')"
 (cd "$here" && go mod download)
