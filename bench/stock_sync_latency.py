@@ -2,7 +2,8 @@
 
 Measures, per order, the time until GET /catalogs/{productId} shows the reduced stock and the
 time until the order reads CONFIRMED (order -> outbox -> Kafka -> catalog -> outbox -> Kafka
--> order). Starts its own `meshmart run` in .cache/bench unless --no-start is given.
+-> order). Starts its own `meshmart run --direct` in .cache/bench unless --no-start is given;
+direct mode has no sidecars, so the benchmark sends the verified identity a sidecar would.
 
     .venv/bin/python bench/stock_sync_latency.py --orders 50
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 
 import aiohttp
 
+from services.common.principal import PAYLOAD_HEADER, encode_payload
+
 REPO = Path(__file__).resolve().parents[1]
 POLL_SECONDS = 0.002
 
@@ -30,8 +33,8 @@ POLL_SECONDS = 0.002
 @contextmanager
 def shop(base_port: int) -> Iterator[None]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mesh.cli", "run", "--run-dir", str(REPO / ".cache" / "bench"),
-         "--base-port", str(base_port)],
+        [sys.executable, "-m", "mesh.cli", "run", "--direct",
+         "--run-dir", str(REPO / ".cache" / "bench"), "--base-port", str(base_port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )  # fmt: skip
     assert proc.stdout is not None
@@ -57,10 +60,13 @@ async def measure(base_port: int, orders: int) -> None:
         async with http.get(f"{catalog_url}/catalogs/CATALOG-002") as resp:
             product = await resp.json()
         buyer = f"bench-{uuid.uuid4().hex[:8]}"
+        identity = {PAYLOAD_HEADER: encode_payload({"iss": "meshmart-user-service", "sub": buyer})}
         stock = product["stock"]
         for _ in range(min(orders, stock)):
             body = {"productId": "CATALOG-002", "qty": 1, "unitPrice": product["unitPrice"]}
-            async with http.post(f"{order_url}/{buyer}/orders", json=body) as resp:
+            async with http.post(
+                f"{order_url}/{buyer}/orders", json=body, headers=identity
+            ) as resp:
                 assert resp.status == 201, await resp.text()
                 placed = (await resp.json())["orderId"]
             sent = time.monotonic()
@@ -72,7 +78,7 @@ async def measure(base_port: int, orders: int) -> None:
                 await asyncio.sleep(POLL_SECONDS)
             stock_delays.append(time.monotonic() - sent)
             while True:
-                async with http.get(f"{order_url}/{buyer}/orders") as resp:
+                async with http.get(f"{order_url}/{buyer}/orders", headers=identity) as resp:
                     latest = (await resp.json())[0]
                 if latest["orderId"] == placed and latest["status"] == "CONFIRMED":
                     break

@@ -29,6 +29,7 @@ DEFAULT_FILES = (
     "destination-rule-all-mtls.yaml",
     "peer-authentication-mesh-strict.yaml",
     "request-authentication-ingress-jwt.yaml",
+    "request-authentication-services-jwt.yaml",
     "authorization-policy-ingress-jwt.yaml",
     "authorization-policy-services.yaml",
     "virtual-service-all-v1.yaml",

@@ -44,6 +44,28 @@ JWT_PAYLOAD_KEY = "jwt_payload"
 ZIPKIN_CLUSTER = "zipkin"
 UNLIMITED = 4294967295  # Istio's circuit-breaker default: effectively no limit
 
+# meshConfig.pathNormalization, the same in both modes (cluster mode sets it in
+# k8s/components/addons/istio-operator.yaml). DECODE_AND_MERGE_SLASHES is Istio's strictest
+# option: no resource of the shop has an encoded slash or a double slash in its path, so
+# nothing legitimate changes, and every spelling of a path reaches the policies as one.
+PATH_NORMALIZATION = "DECODE_AND_MERGE_SLASHES"
+# The HCM options istiod generates for each setting (listener_builder.go,
+# buildHTTPConnectionManager); every HCM, sidecar or gateway, gets them.
+HCM_PATH_NORMALIZATION: dict[str, Config] = {
+    "NONE": {"normalize_path": False, "path_with_escaped_slashes_action": "KEEP_UNCHANGED"},
+    "BASE": {"normalize_path": True, "path_with_escaped_slashes_action": "KEEP_UNCHANGED"},
+    "MERGE_SLASHES": {
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "KEEP_UNCHANGED",
+    },
+    "DECODE_AND_MERGE_SLASHES": {
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
+    },
+}
+
 
 def duration(value: timedelta) -> str:
     return f"{value.total_seconds():.3f}s"

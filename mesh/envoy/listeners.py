@@ -6,6 +6,8 @@ from pathlib import Path
 
 from mesh.envoy.common import (
     FAULT_FILTER,
+    HCM_PATH_NORMALIZATION,
+    PATH_NORMALIZATION,
     T_DOWNSTREAM_TLS,
     T_FAULT,
     T_FILE_LOG,
@@ -79,6 +81,7 @@ def http_connection_manager(
     access_log: Path,
     zipkin: bool,
     inbound: bool = False,
+    gateway: bool = False,
 ) -> Config:
     hcm = typed(
         T_HCM,
@@ -89,6 +92,8 @@ def http_connection_manager(
         # Istio's sidecars keep the caller's x-request-id so one id follows the whole call tree.
         preserve_external_request_id=True,
         use_remote_address=not inbound,
+        # One spelling per path before any filter (RBAC, jwt_authn) or route sees it.
+        **HCM_PATH_NORMALIZATION[PATH_NORMALIZATION],
     )
     if route_name is not None and route_dir is not None:
         hcm["rds"] = {
@@ -107,6 +112,13 @@ def http_connection_manager(
         # The app learns who called it: the caller's SPIFFE ID in x-forwarded-client-cert.
         hcm["forward_client_cert_details"] = "SANITIZE_SET"
         hcm["set_current_client_cert_details"] = {"uri": True}
+    if gateway:
+        # As istiod sets it on gateways (buildGatewayConnectionManager): a client's own
+        # x-forwarded-client-cert never reaches the mesh.
+        hcm["forward_client_cert_details"] = "SANITIZE_SET"
+        hcm["set_current_client_cert_details"] = {
+            "subject": True, "cert": True, "dns": True, "uri": True,
+        }  # fmt: skip
     if (tracing := _tracing(zipkin)) is not None:
         hcm["tracing"] = tracing
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
@@ -220,5 +232,6 @@ def gateway_listener(
         filters=filters,
         access_log=access_log,
         zipkin=zipkin,
+        gateway=True,
     )
     return _listener(f"0.0.0.0_{port}", port, [{"filters": [hcm]}])

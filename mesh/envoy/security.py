@@ -168,7 +168,7 @@ def jwt_filter(config: MeshConfig, proxy: Proxy, root_namespace: str) -> Config 
         for rule in auth.spec.jwtRules:
             uri = urlsplit(rule.jwksUri)
             host = fqdn(uri.hostname or "", auth.metadata.namespace)
-            providers[f"origins-{len(providers)}"] = {
+            provider: Config = {
                 "issuer": rule.issuer,
                 "forward": rule.forwardOriginalToken,
                 "payload_in_metadata": JWT_PAYLOAD_KEY,
@@ -184,6 +184,9 @@ def jwt_filter(config: MeshConfig, proxy: Proxy, root_namespace: str) -> Config 
                     "async_fetch": {"fast_listener": True, "failed_refetch_duration": "1s"},
                 },
             }
+            if rule.outputPayloadToHeader:
+                provider["forward_payload_header"] = rule.outputPayloadToHeader
+            providers[f"origins-{len(providers)}"] = provider
     if not providers:
         return None
     requirement = {

@@ -23,7 +23,7 @@ from mesh.envoy.routes import gateway_route_config, sidecar_route_config
 from mesh.envoy.security import jwt_filter, rbac_filters, selects
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import Gateway
-from mesh.topology import Ingress, Topology, Workload
+from mesh.topology import Ingress, Proxy, Topology, Workload
 
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide PeerAuthentication and policies live
 
@@ -86,6 +86,12 @@ def _app_cluster(workload: Workload) -> Config:
     )
 
 
+def _authn_authz_filters(config: MeshConfig, proxy: Proxy) -> list[Config]:
+    """Istio's order on every inbound or gateway HCM: jwt_authn first, then RBAC."""
+    jwt = jwt_filter(config, proxy, ROOT_NAMESPACE)
+    return [*([jwt] if jwt else []), *rbac_filters(config, proxy, ROOT_NAMESPACE)]
+
+
 def _sidecar(
     config: MeshConfig, topology: Topology, workload: Workload, certs: CertPaths, paths: Paths
 ) -> ProxyConfig:
@@ -99,7 +105,7 @@ def _sidecar(
             mode=mtls_mode(config, workload),
             service_account=workload.service_account,
             certs=certs,
-            filters=rbac_filters(config, workload, ROOT_NAMESPACE),
+            filters=_authn_authz_filters(config, workload),
             access_log=paths.access_log(workload.name),
             zipkin=zipkin,
         )
@@ -138,12 +144,9 @@ def _ingress(config: MeshConfig, topology: Topology, certs: CertPaths, paths: Pa
     route = gateway_route_config(
         config, topology, (gateway.metadata.namespace, gateway.metadata.name), server_port
     )
-    filters = []
-    if (jwt := jwt_filter(config, ingress, ROOT_NAMESPACE)) is not None:
-        filters.append(jwt)
-    filters += rbac_filters(config, ingress, ROOT_NAMESPACE)
     listener = gateway_listener(
-        ingress.port, route["name"], paths.route_dir(ingress.name), filters,
+        ingress.port, route["name"], paths.route_dir(ingress.name),
+        _authn_authz_filters(config, ingress),
         paths.access_log(ingress.name), topology.zipkin_port is not None,
     )  # fmt: skip
     return ProxyConfig(

@@ -205,6 +205,9 @@ class JWTRule(Strict):
     issuer: str
     jwksUri: str
     forwardOriginalToken: bool = False
+    # The verified payload, base64url, in this request header for the app (Envoy's
+    # forward_payload_header); jwt_authn removes any client-sent value of it first.
+    outputPayloadToHeader: str | None = Field(default=None, pattern=r"^[A-Za-z0-9-]+$")
 
 
 class RequestAuthenticationSpec(Strict):

@@ -14,6 +14,7 @@ from services.common.errors import problem_middleware
 from services.common.health import add_health_routes
 from services.common.migrations import MigrationModule
 from services.common.operations import Operation, add_routes, openapi_document
+from services.common.paths import canonical_path_middleware
 from services.common.settings import ServiceSettings
 from services.common.telemetry import client_trace_configs
 from services.common.testfaults import add_test_endpoints
@@ -29,10 +30,10 @@ def base_app(
 ) -> web.Application:
     """An app with problem+json errors, tracing, health, OpenAPI, its routes and its database."""
     # Server spans come from AioHttpServerInstrumentor, installed per process by telemetry.
-    app = web.Application(middlewares=[problem_middleware])
+    app = web.Application(middlewares=[problem_middleware, canonical_path_middleware])
     app[SETTINGS] = settings
     add_health_routes(app)
-    add_routes(app, operations)
+    add_routes(app, operations, settings.jwt_issuer)
     document = openapi_document(settings.service_name, "1.0.0", operations)
 
     async def serve_openapi(request: web.Request) -> web.Response:

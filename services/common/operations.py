@@ -16,9 +16,11 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
 from services.common.errors import Problem
+from services.common.principal import Access, authorize
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
+BEARER = "bearerAuth"
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,30 @@ class Operation:
     status: int = 200
     errors: tuple[int, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)  # request header -> description
+    access: Access = Access.PUBLIC  # who may call it, checked before the handler runs
+
+    @property
+    def auth_errors(self) -> tuple[int, ...]:
+        return {Access.PUBLIC: (), Access.USER: (401,), Access.OWNER: (401, 403)}[self.access]
 
 
-def add_routes(app: web.Application, operations: tuple[Operation, ...]) -> None:
+def add_routes(
+    app: web.Application, operations: tuple[Operation, ...], trusted_issuer: str
+) -> None:
     for op in operations:
-        app.router.add_route(op.method, op.path, op.handler)
+        app.router.add_route(op.method, op.path, _guarded(op, trusted_issuer))
+
+
+def _guarded(op: Operation, trusted_issuer: str) -> Handler:
+    """The handler behind its access check: no handler runs for a caller it does not admit."""
+    if op.access is Access.PUBLIC:
+        return op.handler
+
+    async def guarded(request: web.Request) -> web.StreamResponse:
+        authorize(request, op.access, trusted_issuer)
+        return await op.handler(request)
+
+    return guarded
 
 
 def openapi_document(title: str, version: str, operations: tuple[Operation, ...]) -> dict[str, Any]:
@@ -77,9 +98,14 @@ def openapi_document(title: str, version: str, operations: tuple[Operation, ...]
             "operationId": op.handler.__name__,
             "responses": {
                 str(op.status): success,
-                **{str(code): {"description": "problem", "content": problem} for code in op.errors},
+                **{
+                    str(code): {"description": "problem", "content": problem}
+                    for code in sorted({*op.errors, *op.auth_errors})
+                },
             },
         }
+        if op.access is not Access.PUBLIC:
+            entry["security"] = [{BEARER: []}]
         if parameters:
             entry["parameters"] = parameters
         if op.request is not None:
@@ -92,5 +118,18 @@ def openapi_document(title: str, version: str, operations: tuple[Operation, ...]
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {"schemas": dict(sorted(schemas.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.items())),
+            "securitySchemes": {
+                BEARER: {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "JWT",
+                    "description": (
+                        "A token from POST /login, verified by the mesh (the sidecar passes the "
+                        "verified payload in x-jwt-payload)"
+                    ),
+                }
+            },
+        },
     }

@@ -1,4 +1,4 @@
-"""The headers a service forwards on its outgoing calls: trace context and routing headers.
+"""The headers a service forwards on its outgoing calls: trace context, routing, the token.
 
 Like Bookinfo's productpage: one list, in one place, unit-tested. The OpenTelemetry client
 instrumentation rewrites traceparent/x-b3-* with a child span when tracing is on; forwarding
@@ -21,6 +21,12 @@ FORWARDED_HEADERS: tuple[str, ...] = (
     "x-b3-flags",
     "b3",
     "x-ot-span-context",
+    # The caller's identity, so the next service makes its own owner check (user-service
+    # reading a user's orders from order-service): the token, which the next sidecar verifies
+    # again, and the verified payload, which that sidecar removes and sets anew from the token
+    # (in direct mode, without sidecars, the payload is what carries the identity).
+    "authorization",
+    "x-jwt-payload",
     # Routing headers of the istio/ scenarios: forwarded so a header set at the edge still
     # selects the canary or the test fault one hop further in (like Bookinfo's `end-user`).
     "x-canary",

@@ -39,6 +39,9 @@ class ServiceSettings(BaseSettings):
     zipkin_endpoint: str | None = None  # e.g. http://127.0.0.1:9411/api/v2/spans
     # host:port[,host:port]; unset: no Kafka (events wait in the outbox until it is set).
     kafka_bootstrap_servers: str | None = None
+    # The issuer whose tokens the mesh verifies (user-service signs them); a verified payload
+    # from any other issuer is not an identity here.
+    jwt_issuer: str = "meshmart-user-service"
     shutdown_timeout_seconds: float = Field(default=10.0, gt=0)
     # POST /test/fault on the app socket makes this replica fail (fault-injection suite only).
     test_endpoints: bool = False

@@ -13,6 +13,7 @@ from services.common.errors import ProblemError, json_response
 from services.common.messaging import kick_relay
 from services.common.operations import Operation
 from services.common.peers import PeerUnavailable, get_json
+from services.common.principal import Access
 from services.common.propagation import forwarded_headers
 from services.common.requests import path_text, read_body
 from services.order import idempotency, pricing, repository
@@ -96,11 +97,12 @@ OPERATIONS = (
         "POST",
         "/{userId}/orders",
         place_order,
-        "Place an order (status PENDING)",
+        "Place an order (status PENDING) for the caller",
         request=OrderRequest,
         response=Order,
         status=201,
         errors=(400, 422, 503),
+        access=Access.OWNER,
         headers={
             idempotency.HEADER: "Retries with the same key and body return the first response"
         },
@@ -109,8 +111,9 @@ OPERATIONS = (
         "GET",
         "/{userId}/orders",
         list_orders,
-        "A user's orders, newest first",
+        "The caller's orders, newest first",
         response=list[Order],
         errors=(400,),
+        access=Access.OWNER,
     ),
 )

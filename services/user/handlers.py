@@ -12,6 +12,7 @@ from services.common.errors import FieldError, ProblemError, json_response
 from services.common.live_config import LIVE_CONFIG
 from services.common.operations import Operation
 from services.common.peers import PeerUnavailable, get_json
+from services.common.principal import Access
 from services.common.propagation import forwarded_headers
 from services.common.requests import read_body
 from services.user import passwords, repository
@@ -134,14 +135,15 @@ OPERATIONS = (
         response=LoginResponse,
         errors=(400, 401),
     ),
-    Operation("GET", "/users", list_users, "List users", response=list[User]),
+    Operation("GET", "/users", list_users, "List users", response=list[User], access=Access.USER),
     Operation(
         "GET",
         "/users/{userId}",
         get_user,
-        "A user with their orders (degraded if unavailable)",
+        "The caller's own user with their orders (degraded if unavailable)",
         response=UserDetail,
         errors=(404,),
+        access=Access.OWNER,
     ),
     Operation("GET", "/.well-known/jwks.json", jwks, "Keys that verify tokens", response=Jwks),
     Operation("GET", "/welcome", welcome, "Greeting from live config", response=Welcome),

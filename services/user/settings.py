@@ -15,7 +15,6 @@ class UserSettings(ServiceSettings):
     # (a Secret mount). Never in the repo; `meshmart run` generates one for development.
     jwt_signing_key: SecretStr | None = None
     jwt_signing_key_file: Path | None = None
-    jwt_issuer: str = "meshmart-user-service"
     token_ttl_seconds: int = Field(default=3600, gt=0)
     order_service_url: str = "http://127.0.0.1:8103"
     # Shorter than the mesh route timeout: the user comes back degraded before Envoy gives up.

@@ -15,6 +15,7 @@ from aiohttp.test_utils import TestServer
 from mesh.postgres import PostgresServer, database_dsn, ensure_databases
 from services.user.tokens import generate_private_key_pem
 from tests.e2e.shop import free_base_port
+from tests.support.identity import as_user
 
 
 async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
@@ -70,7 +71,9 @@ async def test_sigterm_lets_in_flight_requests_finish(
                 body = {"email": "drain@example.com", "name": "Dee", "pwd": "password-1"}
                 async with http.post(f"{base}/users", json=body) as resp:
                     user_id = (await resp.json())["userId"]
-                in_flight = asyncio.create_task(http.get(f"{base}/users/{user_id}"))
+                in_flight = asyncio.create_task(
+                    http.get(f"{base}/users/{user_id}", headers=as_user(user_id))
+                )
                 await asyncio.sleep(0.5)  # the request is now waiting on the slow peer
                 proc.send_signal(signal.SIGTERM)
                 await asyncio.sleep(0.5)

@@ -16,6 +16,7 @@ import aiohttp
 
 from tests.e2e.shop import listening_addresses, pid_alive
 from tests.integration.sync_stack import eventually
+from tests.support.identity import as_user
 
 
 async def _json(resp: aiohttp.ClientResponse, status: int) -> Any:
@@ -47,18 +48,23 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
         assert token["userId"] == created["userId"]
         products = await _json(await http.get(f"{catalog}/catalogs"), 200)
         berlin = next(p for p in products if p["productId"] == "CATALOG-001")
+        # Direct mode has no sidecars: the test sends the identity a sidecar would have set.
+        me = as_user(created["userId"])
         placed = await _json(
             await http.post(
                 f"{order}/{created['userId']}/orders",
                 json={"productId": "CATALOG-001", "qty": 2, "unitPrice": berlin["unitPrice"]},
+                headers=me,
             ),
             201,
         )
-        detail = await _json(await http.get(f"{user}/users/{created['userId']}"), 200)
+        detail = await _json(await http.get(f"{user}/users/{created['userId']}", headers=me), 200)
         assert [o["orderId"] for o in detail["orders"]] == [placed["orderId"]]
 
         async def confirmed() -> bool:
-            orders = await _json(await http.get(f"{order}/{created['userId']}/orders"), 200)
+            orders = await _json(
+                await http.get(f"{order}/{created['userId']}/orders", headers=me), 200
+            )
             return bool(orders[0]["status"] == "CONFIRMED")
 
         await eventually(confirmed, 60)  # through Kafka: order -> catalog -> order

@@ -121,7 +121,8 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 async def assert_still_secure(mesh: FaultMesh) -> None:
-    """The regression guard: plaintext to a sidecar and calls without permission stay refused."""
+    """The regression guard: plaintext to a sidecar, calls without permission and calls without
+    a token stay refused."""
     host, port = mesh.workload("order-service-v1-0")["sidecar_inbound"].rsplit(":", 1)
     async with aiohttp.ClientSession() as session:
         try:
@@ -133,3 +134,5 @@ async def assert_still_secure(mesh: FaultMesh) -> None:
         to_user = catalog["user-service.meshmart.svc.cluster.local"]
         async with session.get(f"http://{to_user}/users") as resp:
             assert resp.status == 403, "catalog-service must not be allowed to call user-service"
+        async with session.get(f"{mesh.state['ingress_url']}/order-service/u/orders") as resp:
+            assert resp.status == 403, "orders without a token must stay refused at the edge"

@@ -25,12 +25,27 @@ async def customer(fault_mesh: FaultMesh, http: aiohttp.ClientSession) -> Custom
     return await sign_up_and_log_in(http, fault_mesh.state["ingress_url"])
 
 
+@pytest.fixture
+async def shopper(fault_mesh: FaultMesh, http: aiohttp.ClientSession) -> Customer:
+    """A fresh user per scenario: order-service admits only the owner's token."""
+    return await sign_up_and_log_in(http, fault_mesh.state["ingress_url"])
+
+
+def _orders(mesh: FaultMesh, customer: Customer) -> tuple[str, dict[str, str]]:
+    """The customer's orders as user-service's app calls them, and the token that owns them."""
+    return f"{mesh.orders_url}/{customer.user_id}/orders", bearer(customer)
+
+
+def bearer(customer: Customer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {customer.token}"}
+
+
 async def _user_detail(
     mesh: FaultMesh, http: aiohttp.ClientSession, customer: Customer
 ) -> tuple[int, bool, float]:
     started = time.monotonic()
     url = f"{mesh.state['ingress_url']}/user-service/users/{customer.user_id}"
-    async with http.get(url, headers={"Authorization": f"Bearer {customer.token}"}) as resp:
+    async with http.get(url, headers=bearer(customer)) as resp:
         body = await resp.json() if resp.status == 200 else {}
     return resp.status, bool(body.get("ordersAvailable")), time.monotonic() - started
 
@@ -66,13 +81,14 @@ async def test_delay_on_order_service_user_detail_degrades_within_its_timeout(
 
 
 async def test_route_timeout_answers_504_in_half_a_second(
-    mesh: FaultMesh, http: aiohttp.ClientSession
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
 ) -> None:
     # order-service's calls to catalog are delayed 3 s; the route to order-service times out at
     # 0.5 s, so an in-mesh caller gets Envoy's 504 instead of waiting.
     mesh.apply("istio/virtual-service-order-timeout.yaml")
+    url, auth = _orders(mesh, shopper)
     started = time.monotonic()
-    async with http.post(f"{mesh.orders_url}/u-{uuid.uuid4().hex[:6]}/orders", json=ORDER) as resp:
+    async with http.post(url, json=ORDER, headers=auth) as resp:
         assert resp.status == 504
     assert time.monotonic() - started < 0.5 + 0.5
 
@@ -88,18 +104,17 @@ async def test_abort_on_order_service_user_detail_never_5xx(
 
 # 3 ---------------------------------------------------------------------------------------
 async def test_retries_on_503_are_the_difference_between_50_and_99_percent(
-    mesh: FaultMesh, http: aiohttp.ClientSession, tmp_path: Path
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer, tmp_path: Path
 ) -> None:
     # 50% of order-service's calls to catalog-service are aborted with 503, so order-service
     # itself fails half of the order placements. Only the retry policy changes below.
     mesh.apply("istio/virtual-service-order-abort-50-retry.yaml")
-    user = f"u-{uuid.uuid4().hex[:8]}"
-    url = f"{mesh.orders_url}/{user}/orders"
+    url, auth = _orders(mesh, shopper)
 
     async def place(count: int) -> Counter[int]:
         seen = Counter[int]()
         for _ in range(count):  # each order its own key: a retried POST can't order twice
-            headers = {"Idempotency-Key": str(uuid.uuid4())}
+            headers = {"Idempotency-Key": str(uuid.uuid4()), **auth}
             async with http.post(url, json=ORDER, headers=headers) as resp:
                 seen[resp.status] += 1
         return seen
@@ -114,21 +129,21 @@ async def test_retries_on_503_are_the_difference_between_50_and_99_percent(
     mesh.apply(str(default_retries))  # same fault, Istio's default retry policy (no 503 retry)
     without = await place(200)
     assert 60 <= without[503] <= 140, without  # Binomial(200, 0.5) ± 5.6 sd
-    async with http.get(url) as resp:
+    async with http.get(url, headers=auth) as resp:
         placed = len(await resp.json())
     assert placed == with_retries[201] + without[201]  # no order was created twice
 
 
 # 4 ---------------------------------------------------------------------------------------
 async def test_outlier_detection_ejects_the_failing_replica(
-    mesh: FaultMesh, http: aiohttp.ClientSession
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
 ) -> None:
     await mesh.set_fault("order-service-v1-1", 100)  # one of two v1 replicas is broken
     mesh.apply("istio/destination-rule-order-outlier-detection.yaml")
-    url = f"{mesh.orders_url}/u-outlier/orders"
-    warmup = await _statuses(http, "GET", url, 40)
+    url, auth = _orders(mesh, shopper)
+    warmup = await _statuses(http, "GET", url, 40, headers=auth)
     assert warmup[500] >= 3, warmup  # the broken replica was hit before it was ejected
-    recovered = await _statuses(http, "GET", url, 100)
+    recovered = await _statuses(http, "GET", url, 100, headers=auth)
     assert recovered == Counter({200: 100}), recovered
     counters = stats(
         mesh.admin_port("user-service-v1-0"),
@@ -139,15 +154,15 @@ async def test_outlier_detection_ejects_the_failing_replica(
 
 # 5 ---------------------------------------------------------------------------------------
 async def test_connection_pool_overflow_fails_fast_with_503(
-    mesh: FaultMesh, http: aiohttp.ClientSession
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
 ) -> None:
     mesh.apply("istio/destination-rule-order-circuit-breaker.yaml")
-    url = f"{mesh.orders_url}/u-breaker/orders"
+    url, auth = _orders(mesh, shopper)
     overloaded = 0
 
     async def one() -> int:
         nonlocal overloaded
-        async with http.get(url) as resp:
+        async with http.get(url, headers=auth) as resp:
             await resp.read()
             overloaded += resp.headers.get("x-envoy-overloaded") == "true"
             return resp.status
@@ -164,14 +179,14 @@ async def test_connection_pool_overflow_fails_fast_with_503(
 
 # 6 ---------------------------------------------------------------------------------------
 async def test_header_scoped_delay_leaves_other_traffic_alone(
-    mesh: FaultMesh, http: aiohttp.ClientSession
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
 ) -> None:
     mesh.apply("istio/virtual-service-order-test-delay-header.yaml")
-    url = f"{mesh.orders_url}/u-header/orders"
+    url, auth = _orders(mesh, shopper)
 
     async def timed(headers: dict[str, str]) -> float:
         started = time.monotonic()
-        async with http.get(url, headers=headers) as resp:
+        async with http.get(url, headers={**headers, **auth}) as resp:
             assert resp.status == 200
         return time.monotonic() - started
 
@@ -182,13 +197,15 @@ async def test_header_scoped_delay_leaves_other_traffic_alone(
 
 
 # 7 ---------------------------------------------------------------------------------------
-async def _canary_with_traffic(mesh: FaultMesh, http: aiohttp.ClientSession) -> tuple[int, str]:
+async def _canary_with_traffic(
+    mesh: FaultMesh, http: aiohttp.ClientSession, customer: Customer
+) -> tuple[int, str]:
     stop = asyncio.Event()
-    url = f"{mesh.orders_url}/u-canary/orders"
+    url, auth = _orders(mesh, customer)
 
     async def load() -> None:
         while not stop.is_set():
-            async with http.get(url) as resp:
+            async with http.get(url, headers=auth) as resp:
                 await resp.read()
 
     workers = [asyncio.create_task(load()) for _ in range(4)]
@@ -219,17 +236,19 @@ def _order_weights(mesh: FaultMesh) -> dict[str, int]:
 
 
 async def test_canary_with_errors_is_rolled_back(
-    mesh: FaultMesh, http: aiohttp.ClientSession
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
 ) -> None:
     await mesh.set_fault("order-service-v2-0", 50)
-    code, output = await _canary_with_traffic(mesh, http)
+    code, output = await _canary_with_traffic(mesh, http, shopper)
     assert code == 1, output
     assert "success rate below 99%" in output and "rolled back: 100% v1" in output
     assert _order_weights(mesh) == {"v1": 100}
 
 
-async def test_healthy_canary_is_promoted(mesh: FaultMesh, http: aiohttp.ClientSession) -> None:
-    code, output = await _canary_with_traffic(mesh, http)
+async def test_healthy_canary_is_promoted(
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
+) -> None:
+    code, output = await _canary_with_traffic(mesh, http, shopper)
     assert code == 0, output
     assert output.count("within thresholds") == 3 and "promoted: 100% v2" in output
     assert _order_weights(mesh) == {"v2": 100}

@@ -21,6 +21,7 @@ from services.catalog.settings import CatalogSettings
 from services.common.events import TOPIC_PARTITIONS
 from services.order.app import create_app as create_order
 from services.order.settings import OrderSettings
+from tests.support.identity import as_user
 
 Client = TestClient[web.Request, web.Application]
 TOPICS = [TopicSpec(name, partitions) for name, partitions in TOPIC_PARTITIONS.items()]
@@ -63,13 +64,14 @@ class SyncStack:
         self, user_id: str, product_id: str, qty: int, price: int = 100, **kwargs: Any
     ) -> dict[str, Any]:
         body = {"productId": product_id, "qty": qty, "unitPrice": price}
-        resp = await self.order.post(f"/{user_id}/orders", json=body, **kwargs)
+        headers = {**kwargs.pop("headers", {}), **as_user(user_id)}
+        resp = await self.order.post(f"/{user_id}/orders", json=body, headers=headers, **kwargs)
         assert resp.status == 201, await resp.text()
         placed: dict[str, Any] = await resp.json()
         return placed
 
     async def statuses(self, user_id: str) -> list[str]:
-        orders = await (await self.order.get(f"/{user_id}/orders")).json()
+        orders = await (await self.order.get(f"/{user_id}/orders", headers=as_user(user_id))).json()
         return [o["status"] for o in orders]
 
     async def settled(self, user_id: str, count: int, timeout: float = 60) -> list[str]:

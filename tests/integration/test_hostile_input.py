@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.integration.conftest import Client
+from tests.support.identity import as_user
 
 LONG = "x" * 5000
 HOSTILE_BODIES: list[Any] = [
@@ -56,7 +57,9 @@ async def test_hostile_bodies_are_4xx_problems(
     clients: dict[str, Client], service: str, method: str, path: str, body: Any
 ) -> None:
     kwargs: dict[str, Any] = {"data": body} if isinstance(body, bytes) else {"json": body}
-    resp = await clients[service].request(method, path, **kwargs)
+    # As the owner, so the body itself is what gets refused (not the missing identity).
+    headers = as_user("u-hostile") if service == "order" else {}
+    resp = await clients[service].request(method, path, headers=headers, **kwargs)
     assert 400 <= resp.status < 500, (resp.status, await resp.text())
     assert resp.content_type == "application/problem+json"
 
@@ -75,7 +78,8 @@ async def test_sql_looking_product_id_leaves_the_catalog_intact(catalog: Client)
 @pytest.mark.parametrize("key", ["", "x" * 300])
 async def test_hostile_idempotency_keys(order: Client, key: str) -> None:
     body = {"productId": "CATALOG-001", "qty": 1, "unitPrice": 1500}
-    resp = await order.post("/u-hostile/orders", json=body, headers={"Idempotency-Key": key})
+    headers = {"Idempotency-Key": key, **as_user("u-hostile")}
+    resp = await order.post("/u-hostile/orders", json=body, headers=headers)
     assert resp.status == 400
 
 

@@ -13,6 +13,7 @@ from jwt import PyJWKSet
 from services.user.app import create_app as create_user
 from services.user.settings import UserSettings
 from tests.integration.conftest import Client, _serve, signup, unique_email
+from tests.support.identity import as_user
 
 
 async def test_signup_returns_public_fields_only(user: Client) -> None:
@@ -71,19 +72,29 @@ async def test_list_and_get_user_with_orders(user: Client, order: Client) -> Non
     created = await signup(user)
     user_id = created["userId"]
     resp = await order.post(
-        f"/{user_id}/orders", json={"productId": "CATALOG-002", "qty": 2, "unitPrice": 1000}
+        f"/{user_id}/orders",
+        json={"productId": "CATALOG-002", "qty": 2, "unitPrice": 1000},
+        headers=as_user(user_id),
     )
     assert resp.status == 201
-    listed = await (await user.get("/users")).json()
+    listed = await (await user.get("/users", headers=as_user(user_id))).json()
     assert created in listed
-    detail = await (await user.get(f"/users/{user_id}")).json()
+    detail = await (await user.get(f"/users/{user_id}", headers=as_user(user_id))).json()
     assert detail["ordersAvailable"] is True
     assert [o["productId"] for o in detail["orders"]] == ["CATALOG-002"]
 
 
 @pytest.mark.parametrize("user_id", ["00000000-0000-0000-0000-000000000000", "not-a-uuid"])
 async def test_unknown_user_is_404(user: Client, user_id: str) -> None:
-    assert (await user.get(f"/users/{user_id}")).status == 404
+    assert (await user.get(f"/users/{user_id}", headers=as_user(user_id))).status == 404
+
+
+async def test_a_user_is_readable_only_by_itself(user: Client) -> None:
+    me, other = (await signup(user))["userId"], (await signup(user))["userId"]
+    assert (await user.get(f"/users/{other}", headers=as_user(me))).status == 403
+    assert (await user.get(f"/users/{other}")).status == 401
+    assert (await user.get("/users")).status == 401  # the list needs a verified user too
+    assert (await user.get(f"/users/{me}", headers=as_user(me))).status == 200
 
 
 @pytest.fixture
@@ -98,7 +109,9 @@ async def user_without_orders(
 
 async def test_order_service_down_gives_degraded_200(user_without_orders: Client) -> None:
     created = await signup(user_without_orders)
-    resp = await user_without_orders.get(f"/users/{created['userId']}")
+    resp = await user_without_orders.get(
+        f"/users/{created['userId']}", headers=as_user(created["userId"])
+    )
     assert resp.status == 200
     body = await resp.json()
     assert body["orders"] == [] and body["ordersAvailable"] is False
@@ -137,6 +150,8 @@ async def test_slow_order_service_is_bounded_and_trace_headers_forwarded(
         "x-b3-traceid": "80f198ee56343ba864fe8b2a57d3eff7",
         "x-b3-spanid": "e457b5a2e4d86bd1",
         "x-b3-sampled": "1",
+        "authorization": "Bearer the-callers-token",
+        **as_user(created["userId"]),
     }
     started = time.monotonic()
     resp = await client.get(f"/users/{created['userId']}", headers=headers)
@@ -147,6 +162,9 @@ async def test_slow_order_service_is_bounded_and_trace_headers_forwarded(
     forwarded = {k.lower(): v for k, v in seen[0].items()}
     assert forwarded["x-request-id"] == "req-abc"
     assert forwarded["x-b3-traceid"] == "80f198ee56343ba864fe8b2a57d3eff7"
+    # The caller's identity goes along, for order-service's own owner check.
+    assert forwarded["authorization"] == "Bearer the-callers-token"
+    assert forwarded["x-jwt-payload"] == as_user(created["userId"])["x-jwt-payload"]
 
 
 async def test_welcome_follows_the_live_config_file(user: Client, live_config_file) -> None:  # type: ignore[no-untyped-def]

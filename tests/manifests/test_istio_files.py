@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.envoy.common import PATH_NORMALIZATION
 from mesh.meshstate import DEFAULT_FILES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -56,19 +58,10 @@ API_VERSIONS = {
     "AuthorizationPolicy": "security.istio.io/v1",
 }
 
-# istioctl warnings we accept, with the reason. (file, resource as istioctl names it, message part)
-# The DENY rule uses only HTTP attributes (paths, methods, request principals): on a TCP listener
-# Istio could not evaluate it and would deny everything. The ingress gateway has HTTP listeners
-# only (Gateway meshmart-gateway: port 80 HTTP), so nothing is affected. The fix istioctl
-# suggests, `to.operation.ports`, is outside the subset local mode translates.
-ALLOWED_WARNINGS = {
-    (
-        "authorization-policy-ingress-jwt.yaml",
-        "AuthorizationPolicy/istio-system/ingress-require-jwt",
-        "will deny all traffic to TCP ports under its scope due to the use of only HTTP "
-        "attributes in a DENY rule",
-    ),
-}
+# istioctl warnings we accept, with the reason: (file, resource as istioctl names it, message
+# part). None today: the ingress policy is an ALLOW with positive matching, which istioctl
+# accepts without the TCP warning the former DENY rule drew.
+ALLOWED_WARNINGS: set[tuple[str, str, str]] = set()
 
 Doc = dict[str, Any]
 
@@ -243,7 +236,14 @@ SPECS: dict[str, Any] = {
     },
     "RequestAuthentication": {
         "selector": SELECTOR,
-        "jwtRules": ListOf({"issuer": str, "jwksUri": str, "forwardOriginalToken": bool}),
+        "jwtRules": ListOf(
+            {
+                "issuer": str,
+                "jwksUri": str,
+                "forwardOriginalToken": bool,
+                "outputPayloadToHeader": str,
+            }
+        ),
     },
     "AuthorizationPolicy": {
         "selector": SELECTOR,
@@ -503,46 +503,85 @@ def _matches(op: Mapping[str, list[str]], method: str, path: str) -> bool:
     )
 
 
-def ingress_denies(method: str, path: str, request_principal: str) -> bool:
-    """Evaluate the ingress DENY policy as Istio does (rules ORed, from AND to)."""
+def ingress_allows(method: str, path: str, request_principal: str) -> bool:
+    """Evaluate the ingress ALLOW policy as Istio does (rules ORed, `from` AND `to`), on a path
+    that path normalisation has already made canonical."""
     (policy,) = load("authorization-policy-ingress-jwt.yaml")
-    assert policy["spec"]["action"] == "DENY"
+    assert policy["spec"]["action"] == "ALLOW"
     for rule in policy["spec"]["rules"]:
         sources = [f["source"] for f in rule.get("from", [{"source": {}}])]
         from_ok = any(
-            ("notRequestPrincipals" not in s or not request_principal)  # ["*"]: any non-empty
-            and ("requestPrincipals" not in s or bool(request_principal))
+            ("requestPrincipals" not in s or bool(request_principal))  # ["*"]: any non-empty
+            and ("notRequestPrincipals" not in s or not request_principal)
             for s in sources
         )
-        to_ok = any(_matches(t["operation"], method, path) for t in rule.get("to", []))
+        operations = [t["operation"] for t in rule.get("to", [{"operation": {}}])]
+        to_ok = any(_matches(op, method, path) for op in operations)
         if from_ok and to_ok:
             return True
     return False
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "denied_without_token"),
-    [
-        ("POST", "/user-service/users", False),  # signup
-        ("POST", "/user-service/login", False),  # login
-        ("GET", "/user-service/users", True),
-        ("GET", "/user-service/users?limit=5", True),
-        ("GET", "/user-service/users/u-1", True),
-        ("DELETE", "/user-service/users/u-1", True),
-        ("POST", "/user-service/users/u-1", True),
-        ("PUT", "/user-service/users", True),
-        ("GET", "/user-service/welcome", False),
-        ("GET", "/user-service/.well-known/jwks.json", False),
-        ("GET", "/catalog-service/catalogs", False),
-        ("POST", "/order-service/u-1/orders", False),
-        ("GET", "/user-service/usersx", False),  # not the users resource
-    ],
-)
-def test_ingress_requires_a_token_for_users_except_signup(
-    method: str, path: str, denied_without_token: bool
+PUBLIC = [
+    ("POST", "/user-service/users"),  # signup
+    ("POST", "/user-service/login"),
+    ("GET", "/user-service/.well-known/jwks.json"),
+    ("GET", "/user-service/welcome"),
+    ("GET", "/user-service/health_check"),
+    ("GET", "/catalog-service/catalogs"),
+    ("GET", "/catalog-service/catalogs?limit=5"),
+    ("GET", "/catalog-service/catalogs/CATALOG-001"),
+    *(("GET", f"/{s}/health/{probe}") for s in SERVICES for probe in ("live", "ready")),
+]
+PROTECTED = [
+    ("GET", "/user-service/users"),
+    ("GET", "/user-service/users?limit=5"),
+    ("GET", "/user-service/users/u-1"),
+    ("DELETE", "/user-service/users/u-1"),
+    ("POST", "/user-service/users/u-1"),
+    ("PUT", "/user-service/users"),
+    ("GET", "/user-service/usersx"),
+    ("GET", "/user-service/login"),
+    ("GET", "/user-service/openapi.json"),
+    ("GET", "/order-service/u-1/orders"),
+    ("POST", "/order-service/u-1/orders"),
+    ("POST", "/catalog-service/catalogs"),
+    ("DELETE", "/catalog-service/catalogs/CATALOG-001"),
+    ("GET", "/catalog-service/catalog"),
+    ("GET", "/nowhere"),
+]
+
+
+@pytest.mark.parametrize(("method", "path"), PUBLIC + PROTECTED)
+def test_ingress_allows_public_operations_and_a_principal_for_the_rest(
+    method: str, path: str
 ) -> None:
-    assert ingress_denies(method, path, "") is denied_without_token
-    assert ingress_denies(method, path, "meshmart-user-service/u-1") is False
+    assert ingress_allows(method, path, "") is ((method, path) in PUBLIC)
+    assert ingress_allows(method, path, "meshmart-user-service/u-1") is True
+
+
+def test_paths_are_normalised_before_the_policies_in_cluster_mode_too() -> None:
+    """The positive policy relies on one spelling per path: both modes set the same option."""
+    operator = yaml.safe_load((REPO / "k8s/components/addons/istio-operator.yaml").read_text())
+    mesh_config = operator["spec"]["meshConfig"]
+    assert mesh_config["pathNormalization"] == {"normalization": PATH_NORMALIZATION}
+    assert PATH_NORMALIZATION == "DECODE_AND_MERGE_SLASHES"
+
+
+def test_cluster_mode_applies_the_policy_files_local_mode_applies() -> None:
+    """kind-up.sh applies `kindctl istio-defaults`: the very files `meshmart run` translates."""
+    listed = subprocess.run(
+        [sys.executable, "-m", "deploy.kindctl", "istio-defaults"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    ).stdout.split()  # fmt: skip
+    assert listed == list(DEFAULT_FILES)
+    security = {
+        "request-authentication-ingress-jwt.yaml",
+        "request-authentication-services-jwt.yaml",
+        "authorization-policy-ingress-jwt.yaml",
+        "authorization-policy-services.yaml",
+    }
+    assert security <= set(listed)
 
 
 def test_request_authentication_matches_the_user_service_issuer() -> None:
@@ -554,8 +593,16 @@ def test_request_authentication_matches_the_user_service_issuer() -> None:
             "issuer": "meshmart-user-service",
             "jwksUri": "http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json",
             "forwardOriginalToken": True,
+            "outputPayloadToHeader": "x-jwt-payload",
         }
     ]
+
+
+def test_every_meshmart_workload_verifies_tokens_for_its_own_owner_check() -> None:
+    (ra,) = load("request-authentication-services-jwt.yaml")
+    assert ra["metadata"]["namespace"] == NAMESPACE and "selector" not in ra["spec"]
+    (ingress,) = load("request-authentication-ingress-jwt.yaml")
+    assert ra["spec"]["jwtRules"] == ingress["spec"]["jwtRules"]  # same issuer, keys, header
 
 
 def test_service_policies_admit_exactly_the_callers_of_the_design() -> None:
@@ -568,9 +615,19 @@ def test_service_policies_admit_exactly_the_callers_of_the_design() -> None:
     for policy in load("authorization-policy-services.yaml"):
         app = policy["spec"]["selector"]["matchLabels"]["app"]
         assert policy["spec"]["action"] == "ALLOW"
-        (rule,) = policy["spec"]["rules"]
+        rule, *only_jwks = policy["spec"]["rules"]
         (source,) = [f["source"] for f in rule["from"]]
-        assert set(source["principals"]) == expected.pop(app)
+        assert set(source["principals"]) == expected.pop(app) and "to" not in rule
+        if app == "user-service":  # every workload's sidecar fetches the token keys
+            (jwks,) = only_jwks
+            assert {p for f in jwks["from"] for p in f["source"]["principals"]} == {
+                sa + s for s in SERVICES
+            }
+            assert jwks["to"] == [
+                {"operation": {"methods": ["GET"], "paths": ["/.well-known/jwks.json"]}}
+            ]
+        else:
+            assert only_jwks == []
     assert not expected
 
 

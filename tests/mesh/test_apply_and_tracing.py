@@ -84,7 +84,12 @@ async def test_one_trace_spans_ingress_order_and_catalog(
     mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
 ) -> None:
     trace_id = uuid.uuid4().hex
-    headers = {"x-b3-traceid": trace_id, "x-b3-spanid": trace_id[:16], "x-b3-sampled": "1"}
+    headers = {
+        "x-b3-traceid": trace_id,
+        "x-b3-spanid": trace_id[:16],
+        "x-b3-sampled": "1",
+        "Authorization": f"Bearer {customer.token}",
+    }
     body = {"productId": "CATALOG-002", "qty": 1, "unitPrice": 1000}
     url = f"{mesh.ingress}/order-service/{customer.user_id}/orders"
     async with http.post(url, json=body, headers=headers) as resp:

@@ -19,10 +19,11 @@ async def test_seed_flow_through_the_ingress(mesh: Mesh, http: aiohttp.ClientSes
         assert resp.status == 200
         berlin = next(p for p in await resp.json() if p["productId"] == "CATALOG-001")
     order = {"productId": "CATALOG-001", "qty": 1, "unitPrice": berlin["unitPrice"]}
-    async with http.post(f"{mesh.ingress}/order-service/{me.user_id}/orders", json=order) as resp:
+    auth = {"Authorization": f"Bearer {me.token}"}
+    url = f"{mesh.ingress}/order-service/{me.user_id}/orders"
+    async with http.post(url, json=order, headers=auth) as resp:
         assert resp.status == 201, await resp.text()
         placed = await resp.json()
-    auth = {"Authorization": f"Bearer {me.token}"}
 
     async def confirmed_in_user_detail() -> bool:
         async with http.get(f"{mesh.ingress}/user-service/users/{me.user_id}", headers=auth) as r:
@@ -37,13 +38,15 @@ async def test_seed_flow_through_the_ingress(mesh: Mesh, http: aiohttp.ClientSes
     await eventually(confirmed_in_user_detail, 30)
 
 
-async def test_user_routes_need_a_token_but_signup_and_login_do_not(
+async def test_user_and_order_routes_need_a_token_but_signup_and_login_do_not(
     mesh: Mesh, http: aiohttp.ClientSession, customer: Customer
 ) -> None:
-    # No token at all: Istio's AuthorizationPolicy (DENY notRequestPrincipals) answers 403.
+    # No token at all: the ingress ALLOW policy admits only public operations without one (403).
     async with http.get(f"{mesh.ingress}/user-service/users") as resp:
         assert resp.status == 403
     async with http.get(f"{mesh.ingress}/user-service/users/{customer.user_id}") as resp:
+        assert resp.status == 403
+    async with http.get(f"{mesh.ingress}/order-service/{customer.user_id}/orders") as resp:
         assert resp.status == 403
     ok = {"Authorization": f"Bearer {customer.token}"}
     async with http.get(f"{mesh.ingress}/user-service/users", headers=ok) as resp:

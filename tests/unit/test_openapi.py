@@ -23,7 +23,7 @@ def test_committed_document_is_current(package: str) -> None:
 def test_document_lists_exactly_the_app_routes(package: str) -> None:
     _, operations = TABLES[package]
     app = web.Application()
-    add_routes(app, operations)
+    add_routes(app, operations, "meshmart-user-service")
     served = {
         (route.method, route.resource.canonical)
         for route in app.router.routes()

@@ -10,7 +10,8 @@ def test_trace_headers_are_forwarded_case_insensitively() -> None:
         "X-B3-TraceId": "463ac35c9f6413ad",
         "X-B3-SpanId": "a2fb4a1d1a96d312",
         "X-B3-Sampled": "1",
-        "Authorization": "Bearer secret",
+        "Authorization": "Bearer the-token",
+        "X-Jwt-Payload": "eyJzdWIiOiJ1LTEifQ",
         "Cookie": "a=b",
     }
     out = forwarded_headers(incoming)
@@ -20,6 +21,9 @@ def test_trace_headers_are_forwarded_case_insensitively() -> None:
         "x-b3-traceid": "463ac35c9f6413ad",
         "x-b3-spanid": "a2fb4a1d1a96d312",
         "x-b3-sampled": "1",
+        # The caller's identity, for the next service's owner check; cookies stay behind.
+        "authorization": "Bearer the-token",
+        "x-jwt-payload": "eyJzdWIiOiJ1LTEifQ",
     }
 
 

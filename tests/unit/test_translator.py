@@ -231,7 +231,7 @@ def test_request_authentication_becomes_jwt_authn_at_the_ingress() -> None:
     filters = _http_filters(proxies()["istio-ingressgateway"].listeners[0])
     assert [f["name"] for f in filters][:3] == [
         "envoy.filters.http.jwt_authn",
-        "envoy.filters.http.rbac.deny",
+        "envoy.filters.http.rbac.allow",
         "envoy.filters.http.fault",
     ]
     jwt = filters[0]["typed_config"]
@@ -242,6 +242,44 @@ def test_request_authentication_becomes_jwt_authn_at_the_ingress() -> None:
     )
     # Missing tokens pass (RBAC decides); present but invalid tokens are 401 — Istio's split.
     assert jwt["rules"][0]["requires"]["requires_any"]["requirements"][-1] == {"allow_missing": {}}
+
+
+def test_request_authentication_without_selector_verifies_in_every_sidecar() -> None:
+    for name in ("user-service-v1-0", "catalog-service-v1-0", "order-service-v1-0"):
+        filters = _http_filters(proxies()[name].listeners[0])
+        # Istio's inbound order: authentication before authorization.
+        assert [f["name"] for f in filters][:2] == [
+            "envoy.filters.http.jwt_authn",
+            "envoy.filters.http.rbac.allow",
+        ]
+        provider = filters[0]["typed_config"]["providers"]["origins-0"]
+        # outputPayloadToHeader is Envoy's forward_payload_header; forwardOriginalToken: forward.
+        assert provider["forward_payload_header"] == "x-jwt-payload"
+        assert provider["forward"] is True
+
+
+def test_every_connection_manager_normalises_paths_as_istiod_does() -> None:
+    # istiod's buildHTTPConnectionManager for meshConfig DECODE_AND_MERGE_SLASHES.
+    expected = {
+        "normalize_path": True,
+        "merge_slashes": True,
+        "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
+    }
+    managers = [
+        chain["filters"][0]["typed_config"]
+        for proxy in proxies().values()
+        for listener in proxy.listeners
+        for chain in listener["filter_chains"]
+    ]
+    kinds = {hcm["stat_prefix"].split("_")[0] for hcm in managers}
+    assert kinds == {"inbound", "outbound", "gateway"}
+    for hcm in managers:
+        assert {key: hcm.get(key) for key in expected} == expected, hcm["stat_prefix"]
+
+
+def test_the_gateway_replaces_client_sent_certificate_details() -> None:
+    hcm = proxies()["istio-ingressgateway"].listeners[0]["filter_chains"][0]["filters"][0]
+    assert hcm["typed_config"]["forward_client_cert_details"] == "SANITIZE_SET"
 
 
 @pytest.mark.parametrize(
