@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -43,10 +44,13 @@ async def raw_request(
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     try:
         await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 10)
+        # Read exactly the answer (Content-Length): waiting for EOF would wait out Envoy's
+        # delayed close (1 s) on every request.
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+        length = re.search(rb"(?im)^content-length:\s*(\d+)", head)
+        payload = await asyncio.wait_for(reader.readexactly(int(length[1])), 10) if length else b""
     finally:
         writer.close()
-    head, _, payload = answer.partition(b"\r\n\r\n")
     return Answer(int(head.split(b" ", 2)[1]), payload)
 
 
