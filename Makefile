@@ -11,7 +11,7 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup istioctl kustomize kind-source kind-up kind-down run test unit integration lint format openapi bench clean
+.PHONY: help setup istioctl istio-oracle kustomize kind-source kind-up kind-down run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
@@ -37,6 +37,11 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 istioctl:
 	@tools/istioctl/build.sh >/dev/null
 
+# istiod's config generation as a program (tools/istio-oracle), the reference that
+# tests/conformance compares local mode with; built once into .cache/ like istioctl.
+istio-oracle:
+	@tools/istio-oracle/build.sh >/dev/null
+
 # kustomize, built once from the Go module proxy into .cache/ (seconds).
 kustomize:
 	@tools/kustomize/build.sh >/dev/null
@@ -53,7 +58,7 @@ kind-source:
 run: setup
 	.venv/bin/meshmart run
 
-test: setup lint istioctl kustomize kind-source
+test: setup lint istioctl istio-oracle kustomize kind-source
 	.venv/bin/pytest
 
 unit: setup

@@ -4,9 +4,10 @@
 
 log() { echo "$tool: $*" >&2; }
 
-version="$(awk -v m="$module" '$1 == "require" && $2 == m { print $3 }' "$here/go.mod")"
+# `require m v` on one line, or `m v` inside a require ( ... ) block.
+version="$(awk -v m="$module" '$1 == "require" && $2 == m { print $3 } $1 == m && NF >= 2 { print $2 }' "$here/go.mod" | head -n 1)"
 [[ -n "$version" ]] || { log "cannot read the $module version from $here/go.mod"; exit 1; }
-out_dir="$repo/.cache/tools/$tool/$version"
+out_dir="$repo/.cache/tools/$tool/$version${tool_dir_suffix:+-$tool_dir_suffix}"
 bin="$out_dir/$tool"
 
 # Lookup order: $<ENV_VAR>, the cached build, the tool on PATH (unless --force-build); each

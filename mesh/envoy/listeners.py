@@ -91,7 +91,9 @@ def http_connection_manager(
         generate_request_id=True,
         # Istio's sidecars keep the caller's x-request-id so one id follows the whole call tree.
         preserve_external_request_id=True,
-        use_remote_address=not inbound,
+        # Only the edge takes the peer's address as the client's (istiod: gateways true,
+        # sidecar inbound and outbound false); checked against istiod in tests/conformance.
+        use_remote_address=gateway,
         # One spelling per path before any filter (RBAC, jwt_authn) or route sees it.
         **HCM_PATH_NORMALIZATION[PATH_NORMALIZATION],
     )

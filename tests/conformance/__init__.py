@@ -1,0 +1,1 @@
+"""Local mode's Envoy config compared with istiod's own (tools/istio-oracle)."""
