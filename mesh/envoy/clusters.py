@@ -56,7 +56,7 @@ def _circuit_breakers(policy: TrafficPolicy) -> Config:
                 or UNLIMITED,
                 "max_requests": (http.http2MaxRequests if http else None) or UNLIMITED,
                 "max_retries": (http.maxRetries if http else None) or UNLIMITED,
-                "track_remaining": True,
+                # No track_remaining: istiod does not set it (tests/conformance).
             }
         ]
     }

@@ -19,7 +19,7 @@ from mesh.envoy.common import (
 )
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import AuthorizationPolicy, Operation, RequestAuthentication, Rule, Source
-from mesh.topology import SERVICE_PORT, Proxy, fqdn
+from mesh.topology import SERVICE_PORT, Ingress, Proxy, fqdn
 
 
 def selects(
@@ -186,6 +186,10 @@ def jwt_filter(config: MeshConfig, proxy: Proxy, root_namespace: str) -> Config 
             }
             if rule.outputPayloadToHeader:
                 provider["forward_payload_header"] = rule.outputPayloadToHeader
+            if isinstance(proxy, Ingress):
+                # istiod clears the route cache on gateways (authentication.go), so routes
+                # see what jwt_authn changed in the request.
+                provider["clear_route_cache"] = True
             providers[f"origins-{len(providers)}"] = provider
     if not providers:
         return None
@@ -197,6 +201,10 @@ def jwt_filter(config: MeshConfig, proxy: Proxy, root_namespace: str) -> Config 
     return {
         "name": JWT_FILTER,
         "typed_config": typed(
-            T_JWT, providers=providers, rules=[{"match": {"prefix": "/"}, "requires": requirement}]
+            T_JWT,
+            providers=providers,
+            rules=[{"match": {"prefix": "/"}, "requires": requirement}],
+            # As istiod: a CORS preflight carries no token and must not be refused for it.
+            bypass_cors_preflight=True,
         ),
     }

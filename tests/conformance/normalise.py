@@ -118,3 +118,90 @@ def _fault(fault: Config | None) -> Config | None:
     if "headers" in fault:
         out["headers"] = fault["headers"]
     return out
+
+
+def _percent(value: Any) -> float | None:
+    """A Percent message: absent is None (Envoy's default applies), {} is 0."""
+    if value is None:
+        return None
+    return float(value.get("value", 0)) if isinstance(value, dict) else float(value)
+
+
+def cluster_behaviour(cluster: Config) -> Config:
+    """How a cluster balances, limits and ejects: everything but discovery and TLS plumbing."""
+    thresholds = [
+        {
+            "max_connections": t.get("max_connections", 1024),
+            "max_pending_requests": t.get("max_pending_requests", 1024),
+            "max_requests": t.get("max_requests", 1024),
+            "max_retries": t.get("max_retries", 3),
+            "track_remaining": bool(t.get("track_remaining", False)),
+        }
+        for t in cluster.get("circuit_breakers", {}).get("thresholds", [])
+    ]
+    http_options = cluster.get("typed_extension_protocol_options", {}).get(
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {}
+    )
+    common = http_options.get("common_http_protocol_options", {})
+    outlier = cluster.get("outlier_detection")
+    return {
+        "lb_policy": cluster.get("lb_policy", "ROUND_ROBIN"),
+        "connect_timeout": _duration(cluster.get("connect_timeout")),
+        "circuit_breakers": thresholds,
+        "panic_threshold": _percent(
+            cluster.get("common_lb_config", {}).get("healthy_panic_threshold")
+        ),
+        "max_requests_per_connection": common.get("max_requests_per_connection"),
+        "idle_timeout": _duration(common.get("idle_timeout")),
+        "protocol": sorted(k for k in http_options if k.endswith("_config")),
+        "outlier_detection": None if outlier is None else _outlier(outlier),
+    }
+
+
+def _outlier(outlier: Config) -> Config:
+    def number(key: str, default: int) -> int:
+        return _bool_int(outlier.get(key, default))
+
+    return {
+        "consecutive_5xx": number("consecutive_5xx", 5),
+        "enforcing_consecutive_5xx": number("enforcing_consecutive_5xx", 100),
+        "consecutive_gateway_failure": number("consecutive_gateway_failure", 5),
+        "enforcing_consecutive_gateway_failure": number("enforcing_consecutive_gateway_failure", 0),
+        "enforcing_success_rate": number("enforcing_success_rate", 100),
+        "interval": _duration(outlier.get("interval", "10s")),
+        "base_ejection_time": _duration(outlier.get("base_ejection_time", "30s")),
+        "max_ejection_percent": number("max_ejection_percent", 10),
+    }
+
+
+# jwt_authn provider fields that differ by design, each with what a user sees differently.
+# Local mode has no istiod to fetch and inline the keys; its Envoys fetch them as soon as the
+# listener starts (remote_jwks.async_fetch with fast_listener) instead of on the first request
+# with a token. A user sees the first token verified without that request waiting on the fetch.
+JWT_REMOTE_JWKS_ALLOWED = {"async_fetch"}
+JWT_PROVIDER_ALLOWED = {
+    # Where jwt_authn stores the payload for RBAC: istiod's "payload" feeds Istio's own
+    # istio_authn filter (not in upstream Envoy); local RBAC reads the claims from
+    # "jwt_payload" directly. Same claims, same decisions.
+    "payload_in_metadata",
+    # Shapes only that metadata (space-delimited scope claims as lists) for istio_authn;
+    # local mode's subset has no claim-based policy fields that would read it.
+    "normalize_payload_in_metadata",
+}
+
+
+def jwt_behaviour(config: Config) -> Config:
+    providers = {}
+    for name, provider in config.get("providers", {}).items():
+        kept = {k: v for k, v in provider.items() if k not in JWT_PROVIDER_ALLOWED}
+        if "remote_jwks" in kept:
+            remote = kept["remote_jwks"]
+            kept["remote_jwks"] = {
+                k: v for k, v in remote.items() if k not in JWT_REMOTE_JWKS_ALLOWED
+            }
+        providers[name] = kept
+    return {
+        "providers": providers,
+        "rules": config.get("rules", []),
+        "bypass_cors_preflight": bool(config.get("bypass_cors_preflight", False)),
+    }

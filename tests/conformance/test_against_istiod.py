@@ -7,6 +7,7 @@ destination, what the routes match and do, how each connection manager treats pa
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,63 @@ def test_connection_managers_treat_paths_as_istiods(
         }
         assert theirs, proxy.name
         assert ours == theirs, (proxy.name, ours, theirs)
+
+
+def test_outbound_clusters_behave_as_istiods(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """Every outbound cluster both sides define (per service and per subset): load balancing,
+    circuit breakers, panic threshold, connection reuse, protocol and outlier detection."""
+    differences, compared = [], 0
+    for case in _cases(topology):
+        for proxy in topology.proxies:
+            theirs = {
+                c["name"]: normalise.cluster_behaviour(c)
+                for c in istiod[case][proxy.name]["clusters"]
+                if c["name"].startswith("outbound|8080|")
+            }
+            for cluster in local[case][proxy.name].clusters:
+                name = cluster["name"]
+                if not name.startswith("outbound|8080|"):
+                    continue
+                assert name in theirs, f"{case} / {proxy.name}: istiod has no cluster {name}"
+                compared += 1
+                ours = normalise.cluster_behaviour(cluster)
+                if ours != theirs[name]:
+                    differences.append(
+                        f"{case} / {proxy.name} / {name}:\n"
+                        f"  istiod: {theirs[name]}\n  local:  {ours}"
+                    )
+    assert compared >= 500
+    assert not differences, "\n".join(differences[:20])
+
+
+def _jwt_configs(listeners: list[Config]) -> list[Config]:
+    return [
+        f["typed_config"]
+        for hcm in _hcms(listeners)
+        for f in hcm.get("http_filters", [])
+        if f["name"] == "envoy.filters.http.jwt_authn"
+    ]
+
+
+def test_jwt_authn_is_configured_as_istiod_does(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """RequestAuthentication on the ingress and (no selector) on every sidecar: the same
+    providers, requirements and CORS bypass wherever istiod puts the filter."""
+    for proxy in topology.proxies:
+        istiods = _jwt_configs(istiod["defaults"][proxy.name]["listeners"])
+        locals_ = _jwt_configs(local["defaults"][proxy.name].listeners)
+        theirs = {_canonical(normalise.jwt_behaviour(c)) for c in istiods}
+        ours = {_canonical(normalise.jwt_behaviour(c)) for c in locals_}
+        assert len(theirs) == 1, (proxy.name, theirs)
+        assert ours == theirs, (proxy.name, ours, theirs)
+
+
+def _canonical(value: Config) -> str:
+    return json.dumps(value, sort_keys=True)
