@@ -98,25 +98,31 @@ def _string_match(match: StringMatch) -> Config:
     raise ValueError("empty string match")
 
 
+def _header_match(name: str, match: StringMatch) -> Config:
+    """istiod's translateHeaderMatch: an empty match (`{}`) means "present"."""
+    if (match.exact, match.prefix, match.regex) == (None, None, None):
+        return {"name": name, "present_match": True}
+    return {"name": name, "string_match": _string_match(match)}
+
+
 def _route_match(match: HTTPMatchRequest | None) -> Config:
     out: Config = {"prefix": "/"}
     if match is None:
         return out
-    if match.uri is not None:
-        out = {}
-        if match.uri.exact is not None:
-            out["path"] = match.uri.exact
-        elif match.uri.prefix is not None:
-            out["prefix"] = match.uri.prefix
-        elif match.uri.regex is not None:
-            out["safe_regex"] = {"regex": match.uri.regex}
+    uri = match.uri
+    if uri is not None and (uri.exact, uri.prefix, uri.regex) != (None, None, None):
+        out = {}  # `uri: {}` matches everything, like no uri at all (istiod: prefix "/")
+        if uri.exact is not None:
+            out["path"] = uri.exact
+        elif uri.prefix is not None:
+            out["prefix"] = uri.prefix
+        elif uri.regex is not None:
+            out["safe_regex"] = {"regex": uri.regex}
     if match.ignoreUriCase:
         out["case_sensitive"] = False
-    headers = [
-        {"name": k, "string_match": _string_match(v)} for k, v in sorted(match.headers.items())
-    ]
+    headers = [_header_match(k, v) for k, v in sorted(match.headers.items())]
     if match.method is not None:
-        headers.append({"name": ":method", "string_match": _string_match(match.method)})
+        headers.append(_header_match(":method", match.method))
     if headers:
         out["headers"] = headers
     return out

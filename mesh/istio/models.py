@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from http import HTTPStatus
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -76,10 +77,39 @@ class HTTPRewrite(Strict):
     uri: str | None = None
 
 
+# Envoy's x-envoy-retry-on and x-envoy-retry-grpc-on policies, as istio's validation lists
+# them (pkg/config/validation supportedRetryOnPolicies); an HTTP status code is valid too.
+RETRY_ON_POLICIES = frozenset({
+    "5xx", "gateway-error", "reset", "reset-before-request", "connect-failure", "retriable-4xx",
+    "refused-stream", "retriable-status-codes", "retriable-headers", "envoy-ratelimited",
+    "http3-post-connect-failure", "cancelled", "deadline-exceeded", "internal",
+    "resource-exhausted", "unavailable",
+})  # fmt: skip
+
+
+def _is_status_code(value: str) -> bool:
+    try:
+        HTTPStatus(int(value))
+    except ValueError:
+        return False
+    return True
+
+
 class HTTPRetry(Strict):
     attempts: int = Field(ge=0)
     perTryTimeout: Duration | None = None
     retryOn: str | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> HTTPRetry:
+        """validateHTTPRetry: no policy on disabled retries, and only policies Envoy knows
+        (Envoy silently ignores an unknown one)."""
+        if self.attempts == 0 and (self.perTryTimeout is not None or self.retryOn):
+            raise ValueError("http retry policy configured when attempts are set to 0 (disabled)")
+        for policy in (self.retryOn or "").split(",") if self.retryOn else []:
+            if policy not in RETRY_ON_POLICIES and not _is_status_code(policy):
+                raise ValueError(f"{policy!r} is not a valid retryOn policy")
+        return self
 
 
 class Percent(Strict):
@@ -99,6 +129,13 @@ class Abort(Strict):
 class HTTPFaultInjection(Strict):
     delay: Delay | None = None
     abort: Abort | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> HTTPFaultInjection:
+        """validateHTTPFaultInjection: a fault injects something."""
+        if self.delay is None and self.abort is None:
+            raise ValueError("HTTP fault injection must have an abort and/or a delay")
+        return self
 
 
 class HTTPRoute(Strict):

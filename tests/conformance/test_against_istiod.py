@@ -28,12 +28,36 @@ SCENARIOS = sorted(p.name for p in ISTIO_DIR.glob("*.yaml") if p.name not in DEF
 Config = dict[str, Any]
 
 
-def _text(*names: str) -> str:
-    """The files applied in order; a later resource of the same kind, namespace and name
-    replaces an earlier one, as `kubectl apply` (and `meshmart apply`) do."""
+# Resources beyond istio/, each applied over the default set: fields whose mapping istiod
+# decides in ways that are easy to get wrong.
+EXTRA_CASES = {
+    "header presence and an empty uri match": """
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: order-service, namespace: meshmart}
+spec:
+  hosts: [order-service]
+  http:
+  - match:
+    - headers: {end-user: {}}
+      uri: {}
+    route: [{destination: {host: order-service, subset: v2}}]
+  - match:
+    - headers: {x-canary: {exact: v2}}
+      method: {}
+    route: [{destination: {host: order-service, subset: v2}}]
+  - route: [{destination: {host: order-service, subset: v1}}]
+""",
+}
+
+
+def _text(*names: str, extra: str = "") -> str:
+    """The files applied in order, then `extra`; a later resource of the same kind, namespace
+    and name replaces an earlier one, as `kubectl apply` (and `meshmart apply`) do."""
     applied: dict[tuple[str, str, str], Config] = {}
-    for name in names:
-        for doc in yaml.safe_load_all((ISTIO_DIR / name).read_text()):
+    texts = [(ISTIO_DIR / name).read_text() for name in names] + [extra]
+    for text in texts:
+        for doc in filter(None, yaml.safe_load_all(text)):
             meta = doc["metadata"]
             applied[(doc["kind"], meta.get("namespace", "meshmart"), meta["name"])] = doc
     return yaml.safe_dump_all(list(applied.values()))
@@ -49,6 +73,8 @@ def _cases(topology: Topology) -> dict[str, str]:
     cases = {"defaults": _text(*DEFAULT_FILES)}
     for scenario in SCENARIOS:
         cases[scenario] = _text(*DEFAULT_FILES, scenario)
+    for name, extra in EXTRA_CASES.items():
+        cases[name] = _text(*DEFAULT_FILES, extra=extra)
     return cases
 
 

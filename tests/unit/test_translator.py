@@ -296,6 +296,18 @@ def test_the_gateway_replaces_client_sent_certificate_details() -> None:
          "weights must add up to 100"),
         (vs("  - route: [{destination: {host: order-service}}]\n    timeout: soon\n"),
          "'soon' is not a duration"),
+        # Refused as istio's validation webhook refuses them (pkg/config/validation).
+        (vs("  - route: [{destination: {host: order-service}}]\n"
+            "    retries: {attempts: 2, retryOn: '5xx,not-a-policy'}\n"),
+         "'not-a-policy' is not a valid retryOn policy"),
+        (vs("  - route: [{destination: {host: order-service}}]\n"
+            "    retries: {attempts: 0, retryOn: 5xx}\n"),
+         "http retry policy configured when attempts are set to 0 (disabled)"),
+        (vs("  - route: [{destination: {host: order-service}}]\n"
+            "    retries: {attempts: 0, perTryTimeout: 1s}\n"),
+         "http retry policy configured when attempts are set to 0 (disabled)"),
+        (vs("  - route: [{destination: {host: order-service}}]\n    fault: {}\n"),
+         "HTTP fault injection must have an abort and/or a delay"),
         ("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\nmetadata: {name: x}\nspec: {}\n",
          "kind 'ServiceEntry' not supported"),
         ("apiVersion: networking.istio.io/v1alpha9\nkind: VirtualService\nmetadata: {name: x}\n",
@@ -314,3 +326,20 @@ def test_rejections_name_file_resource_and_field(text: str, message: str) -> Non
 def test_every_scenario_file_is_inside_the_supported_subset() -> None:
     for path in sorted(ISTIO_DIR.glob("*.yaml")):
         proxies(path.read_text())  # raises with file and field on anything unsupported
+
+
+def test_empty_matches_mean_present_header_and_any_path() -> None:
+    """istiod's translateHeaderMatch and uri handling (tests/conformance checks the same)."""
+    text = vs(
+        "  - match: [{headers: {end-user: {}}, uri: {}, method: {}}]\n"
+        "    route: [{destination: {host: order-service, subset: v2}}]\n"
+        "  - route: [{destination: {host: order-service, subset: v1}}]\n"
+    )
+    first = order_routes(proxies(text))[0]["match"]
+    assert first == {
+        "prefix": "/",
+        "headers": [
+            {"name": "end-user", "present_match": True},
+            {"name": ":method", "present_match": True},
+        ],
+    }
