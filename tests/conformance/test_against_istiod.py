@@ -136,6 +136,13 @@ def local(topology: Topology) -> dict[str, dict[str, ProxyConfig]]:
     return {name: _local(text, topology) for name, text in _cases(topology).items()}
 
 
+def _route_differences(label: str, theirs: list[Config], ours: list[Config]) -> list[str]:
+    """One line per route list whose behaviour differs from istiod's, with both sides."""
+    expected = [normalise.route_behaviour(r) for r in theirs]
+    got = [normalise.route_behaviour(r) for r in ours]
+    return [] if got == expected else [f"{label}:\n  istiod: {expected}\n  local:  {got}"]
+
+
 def test_sidecar_routes_match_istiods(
     istiod: dict[str, dict[str, Any]],
     local: dict[str, dict[str, ProxyConfig]],
@@ -144,17 +151,12 @@ def test_sidecar_routes_match_istiods(
     """For every case, sidecar and destination: the same routes, in the same order, matching
     the same requests and sending them to the same clusters with the same timeout, retry
     policy, rewrite and fault."""
-    differences = []
+    differences: list[str] = []
     rows = _rows(topology)
     for case, proxy, host in rows:
         theirs = _istiod_vhost_routes(istiod[case][proxy], "8080", f"{host}:8080")
         ours = _local_vhost_routes(local[case][proxy], f"outbound|8080||{host}")
-        expected = [normalise.route_behaviour(r) for r in theirs]
-        got = [normalise.route_behaviour(r) for r in ours]
-        if got != expected:
-            differences.append(
-                f"{case} / {proxy} -> {host}:\n  istiod: {expected}\n  local:  {got}"
-            )
+        differences += _route_differences(f"{case} / {proxy} -> {host}", theirs, ours)
     assert len(rows) >= 100
     assert not differences, "\n".join(differences)
 
@@ -164,14 +166,11 @@ def test_ingress_routes_match_istiods(
     local: dict[str, dict[str, ProxyConfig]],
     topology: Topology,
 ) -> None:
-    differences = []
+    differences: list[str] = []
     for case in _cases(topology):
         theirs = _istiod_vhost_routes(istiod[case]["istio-ingressgateway"], "http.8080", "*:80")
         ours = _local_vhost_routes(local[case]["istio-ingressgateway"], "http.80")
-        expected = [normalise.route_behaviour(r) for r in theirs]
-        got = [normalise.route_behaviour(r) for r in ours]
-        if got != expected:
-            differences.append(f"{case}:\n  istiod: {expected}\n  local:  {got}")
+        differences += _route_differences(case, theirs, ours)
     assert not differences, "\n".join(differences)
 
 
