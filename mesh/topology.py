@@ -19,15 +19,12 @@ INGRESS_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
 
 
 def fqdn(host: str, namespace: str = NAMESPACE) -> str:
-    """Istio's short host names are relative to the resource's namespace."""
-    if host.endswith(".svc.cluster.local"):
+    """ResolveShortnameToFQDN: a name without a dot is relative to the resource's namespace;
+    anything with a dot is taken as fully qualified (`order-service.meshmart` names no
+    Kubernetes service, in istiod as here)."""
+    if "." in host or host == "*":
         return host
-    parts = host.split(".")
-    if len(parts) == 1:
-        return f"{host}.{namespace}.svc.cluster.local"
-    if len(parts) == 2:
-        return f"{host}.svc.cluster.local"
-    return host
+    return f"{host}.{namespace}.svc.cluster.local"
 
 
 def free_port() -> int:

@@ -40,7 +40,7 @@ T_HTTP_PROTOCOL_OPTIONS = (
 
 FAULT_FILTER = "envoy.filters.http.fault"
 JWT_FILTER = "envoy.filters.http.jwt_authn"
-JWT_PAYLOAD_KEY = "jwt_payload"
+JWT_PAYLOAD_KEY = "payload"  # as istiod names it (filters.EnvoyJwtFilterPayload)
 ZIPKIN_CLUSTER = "zipkin"
 UNLIMITED = 4294967295  # Istio's circuit-breaker default: effectively no limit
 

@@ -3,7 +3,8 @@
 Envoy notices a change only when a file is renamed over the watched one (see
 shared/reference/envoy-notes.md), so every write goes to a temp file in the same directory
 and is then renamed. Clusters are written as the union of old and new first, so a route never
-points at a cluster that does not exist yet: an apply drops no request.
+points at a cluster that does not exist yet: an apply drops no request. `read_proxy` reads back
+what is on disk, so a refused apply can put it back with the same `write_proxy`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import hashlib
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +24,10 @@ from mesh.envoy.listeners import route_file
 from mesh.envoy.translate import Paths, ProxyConfig
 from mesh.topology import Proxy
 
+# libyaml when PyYAML has it: a sidecar's lds.yaml takes ~0.15 s with the pure-Python loader.
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_DUMPER: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
 
 def _version(resources: Any) -> str:
     return hashlib.sha256(json.dumps(resources, sort_keys=True).encode()).hexdigest()[:16]
@@ -31,13 +37,13 @@ def _write_atomically(path: Path, document: Config) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".yaml")
     with os.fdopen(fd, "w", encoding="utf-8") as out:
-        yaml.safe_dump(document, out, sort_keys=False)
+        yaml.dump(document, out, Dumper=_DUMPER, sort_keys=False)
     os.replace(tmp, path)
 
 
 def _read_resources(path: Path) -> list[Config]:
     try:
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER) or {}  # noqa: S506
     except FileNotFoundError:
         return []
     resources: list[Config] = loaded.get("resources", [])
@@ -48,8 +54,36 @@ def _xds_file(resources: list[Config]) -> Config:
     return {"version_info": _version(resources), "resources": resources}
 
 
-def write_proxy(paths: Paths, proxy: str, config: ProxyConfig) -> dict[str, str]:
-    """Swap in a proxy's new config; returns the version of each route config written."""
+@dataclass(frozen=True)
+class Versions:
+    """The version_info of a proxy's files: what its Envoy reports once it has taken them."""
+
+    lds: str
+    cds: str
+    routes: dict[str, str]
+
+
+def versions(config: ProxyConfig) -> Versions:
+    routes = {name: _version(route) for name, route in config.routes.items()}
+    return Versions(_version(config.listeners), _version(config.clusters), routes)
+
+
+def read_proxy(paths: Paths, proxy: str) -> ProxyConfig:
+    """The config on disk (what the proxy runs, unless it refused it); empty before any write."""
+    directory = paths.proxy_dir(proxy)
+    routes = {}
+    for file in sorted(paths.route_dir(proxy).glob("*.yaml")):
+        for route in _read_resources(file):
+            routes[route["name"]] = route
+    return ProxyConfig(
+        listeners=_read_resources(directory / "lds.yaml"),
+        clusters=_read_resources(directory / "cds.yaml"),
+        routes=routes,
+    )
+
+
+def write_proxy(paths: Paths, proxy: str, config: ProxyConfig) -> Versions:
+    """Swap in a proxy's new config; returns the versions Envoy will report once it took it."""
     directory = paths.proxy_dir(proxy)
     cds = directory / "cds.yaml"
     new_names = {c["name"] for c in config.clusters}
@@ -58,18 +92,37 @@ def write_proxy(paths: Paths, proxy: str, config: ProxyConfig) -> dict[str, str]
         _write_atomically(cds, _xds_file([*config.clusters, *old]))
     else:
         _write_atomically(cds, _xds_file(config.clusters))
-    versions: dict[str, str] = {}
     for name, route in config.routes.items():
-        versions[name] = _version(route)
-        document = {"version_info": versions[name], "resources": [route]}
+        document = {"version_info": _version(route), "resources": [route]}
         _write_atomically(paths.route_dir(proxy) / route_file(name), document)
     _write_atomically(directory / "lds.yaml", _xds_file(config.listeners))
     if old:  # phase 2: drop the clusters nothing routes to any more
         _write_atomically(cds, _xds_file(config.clusters))
-    return versions
+    return versions(config)
+
+
+# The runtime defaults pilot-agent gives every Envoy (pkg/bootstrap/config.go
+# extractRuntimeFlags); notably regexes up to RE2 program size 32768 (Envoy's default: 100),
+# which is what istio's validation (1024 characters) assumes.
+ISTIO_RUNTIME_FLAGS: Config = {
+    "re2.max_program_size.error_level": "32768",
+    "envoy.deprecated_features:envoy.config.listener.v3.Listener.hidden_envoy_deprecated_use_original_dst": True,  # noqa: E501
+    "envoy.reloadable_features.http_reject_path_with_fragment": False,
+    "envoy.reloadable_features.fixed_heap_use_allocated": True,
+    "envoy.reloadable_features.coalesce_lb_rebuilds_on_batch_update": False,
+}
 
 
 def bootstrap(paths: Paths, proxy: Proxy, node_cluster: str, zipkin_port: int | None) -> Path:
+    """Write the proxy's bootstrap.yaml, the file Envoy is started with."""
+    path = paths.proxy_dir(proxy.name) / "bootstrap.yaml"
+    _write_atomically(path, bootstrap_document(paths, proxy, node_cluster, zipkin_port))
+    return path
+
+
+def bootstrap_document(
+    paths: Paths, proxy: Proxy, node_cluster: str, zipkin_port: int | None
+) -> Config:
     """The static part of a proxy: identity, admin on loopback, where its xDS files are."""
     directory = paths.proxy_dir(proxy.name)
 
@@ -106,7 +159,11 @@ def bootstrap(paths: Paths, proxy: Proxy, node_cluster: str, zipkin_port: int | 
         # Latency histograms reach /stats every flush: 1 s keeps canary analysis current.
         "stats_flush_interval": "1s",
         "dynamic_resources": {"lds_config": source("lds.yaml"), "cds_config": source("cds.yaml")},
+        "layered_runtime": {
+            "layers": [
+                {"name": "global config", "static_layer": ISTIO_RUNTIME_FLAGS},
+                {"name": "admin", "admin_layer": {}},
+            ]
+        },
     }
-    path = directory / "bootstrap.yaml"
-    _write_atomically(path, document)
-    return path
+    return document

@@ -25,6 +25,15 @@ def envoy_child(name: str, bootstrap: Path, node_cluster: str, log_file: Path) -
     argv = [
         str(envoy_binary()),
         "-c", str(bootstrap),
+        # pilot-agent's flags (istio pkg/envoy/proxy.go, args()). When `meshmart apply` changes
+        # a listener, connections on its old filter chains answer their next request with
+        # `Connection: close` and are cut after 45 s (Istio's mesh default drainDuration,
+        # pkg/config/mesh/mesh.go). Envoy's gradual 600 s default kept old policies on
+        # keep-alive connections for minutes. SIGTERM is no drain: Envoy still exits at once.
+        "--drain-time-s", "45",
+        "--drain-strategy", "immediate",
+        # Also pilot-agent's: access.log lines are written within 1 s, not Envoy's 10 s.
+        "--file-flush-interval-msec", "1000",
         # Many Envoys on one host: no shared-memory hot restart between them.
         "--disable-hot-restart",
         "--service-cluster", node_cluster,
@@ -58,6 +67,19 @@ def route_versions(admin_port: int) -> dict[str, str]:
         if name:
             versions[name] = config.get("version_info", "")
     return versions
+
+
+def lds_version(admin_port: int) -> str:
+    """version_info of the last listeners file Envoy took.
+
+    Not a listener's own version_info: Envoy keeps the old one on a listener whose filter
+    chains it updated in place (an RBAC change, for example).
+    """
+    dump = json.loads(_admin_get(admin_port, "/config_dump?mask=version_info"))
+    for config in dump.get("configs", []):
+        if str(config.get("@type", "")).endswith(".ListenersConfigDump"):
+            return str(config.get("version_info", ""))
+    return ""
 
 
 def stats(admin_port: int, filter_regex: str) -> dict[str, int]:

@@ -13,8 +13,10 @@ from mesh.envoy.common import (
     outbound_cluster,
     typed,
 )
+from mesh.istio.hosts import intersection, is_wildcard
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import (
+    Gateway,
     HTTPFaultInjection,
     HTTPMatchRequest,
     HTTPRetry,
@@ -22,7 +24,7 @@ from mesh.istio.models import (
     StringMatch,
     VirtualService,
 )
-from mesh.topology import Topology, fqdn
+from mesh.topology import SERVICE_PORT, Topology, fqdn
 
 # Istio's default route retry policy (pilot/pkg/networking/core/route/retry): 2 retries on
 # connection-level failures only; 503 responses are not retried unless retryOn says so.
@@ -62,29 +64,26 @@ def retry_policy(retries: HTTPRetry | None) -> Config | None:
     return base
 
 
-def _percentage(value: float | None) -> Config:
-    return {
-        "numerator": round((100.0 if value is None else value) * 10_000),
-        "denominator": "MILLION",
-    }
+def _percent(value: float) -> Config:
+    """translatePercentToFractionalPercent, truncating as Go's uint32() does."""
+    return {"numerator": int(value * 10_000), "denominator": "MILLION"}
 
 
 def fault_config(fault: HTTPFaultInjection) -> Config:
+    """istiod's TranslateFault. Without `percentage` a delay gets the deprecated integer
+    `percent` (0 when unset) and an abort none: both inject into no request."""
     out: Config = {}
     if fault.delay is not None:
         out["delay"] = {
             "fixed_delay": duration(fault.delay.fixedDelay),
-            "percentage": _percentage(
-                fault.delay.percentage.value if fault.delay.percentage else None
-            ),
+            "percentage": _percent(fault.delay.percentage.value)
+            if fault.delay.percentage
+            else {"numerator": 0, "denominator": "HUNDRED"},
         }
     if fault.abort is not None:
-        out["abort"] = {
-            "http_status": fault.abort.httpStatus,
-            "percentage": _percentage(
-                fault.abort.percentage.value if fault.abort.percentage else None
-            ),
-        }
+        out["abort"] = {"http_status": fault.abort.httpStatus}
+        if fault.abort.percentage is not None:
+            out["abort"]["percentage"] = _percent(fault.abort.percentage.value)
     return typed(T_FAULT, **out)
 
 
@@ -99,8 +98,8 @@ def _string_match(match: StringMatch) -> Config:
 
 
 def _header_match(name: str, match: StringMatch) -> Config:
-    """istiod's translateHeaderMatch: an empty match (`{}`) means "present"."""
-    if (match.exact, match.prefix, match.regex) == (None, None, None):
+    """istiod's translateHeaderMatch: an empty match (`{}`) and the regex `*` mean "present"."""
+    if (match.exact, match.prefix, match.regex) == (None, None, None) or match.regex == "*":
         return {"name": name, "present_match": True}
     return {"name": name, "string_match": _string_match(match)}
 
@@ -137,6 +136,11 @@ def _destinations(
         where = _where(vs, index, f"route[{number}].destination")
         if host not in topology.service_hosts():
             raise IstioConfigError(f"{where}.host: {dest.destination.host!r} is not a mesh service")
+        port = dest.destination.port
+        if port is not None and port.number != SERVICE_PORT:
+            raise IstioConfigError(
+                f"{where}.port.number: {host} has no port {port.number} (only {SERVICE_PORT})"
+            )
         subset = dest.destination.subset
         if subset is not None:
             rule = destination_rule_for(config, host)
@@ -144,14 +148,13 @@ def _destinations(
                 raise IstioConfigError(
                     f"{where}.subset: no DestinationRule for {host} defines subset {subset!r}"
                 )
-        weight = 100 if dest.weight is None and len(http.route) == 1 else dest.weight or 0
-        targets.append((outbound_cluster(host, subset), weight))
-    live = [(name, weight) for name, weight in targets if weight > 0]
-    if len(http.route) > 1 and sum(w for _, w in targets) != 100:
-        raise IstioConfigError(f"{_where(vs, index, 'route')}: weights must add up to 100")
-    if len(live) == 1:
-        return {"cluster": live[0][0]}
-    return {"weighted_clusters": {"clusters": [{"name": n, "weight": w} for n, w in live]}}
+        targets.append((outbound_cluster(host, subset), dest.weight or 0))
+    # istiod (route.go translateRoute): one destination takes everything whatever its weight;
+    # of several, those with weight 0 are left out and the rest split by weight, any total.
+    if len(targets) == 1:
+        return {"cluster": targets[0][0]}
+    clusters = [{"name": name, "weight": weight} for name, weight in targets if weight > 0]
+    return {"weighted_clusters": {"clusters": clusters}}
 
 
 def _routes_of(config: MeshConfig, topology: Topology, vs: VirtualService) -> list[Config]:
@@ -178,7 +181,17 @@ def _routes_of(config: MeshConfig, topology: Topology, vs: VirtualService) -> li
             if http.fault is not None:
                 route["typed_per_filter_config"] = {FAULT_FILTER: fault_config(http.fault)}
             routes.append(route)
+            if _catches_all(route["match"]):
+                # As istiod: nothing after a route that matches every request is reachable,
+                # so no later route or match is sent (BuildHTTPRoutesForVirtualService).
+                return routes
     return routes
+
+
+def _catches_all(match: Config) -> bool:
+    """IsCatchAllRoute: prefix "/" or regex ".*", and no header match."""
+    path = match.get("prefix") == "/" or match.get("safe_regex", {}).get("regex") == ".*"
+    return path and not match.get("headers")
 
 
 def _binds_mesh(vs: VirtualService) -> bool:
@@ -196,16 +209,31 @@ def _binds_gateway(vs: VirtualService, gateway: tuple[str, str]) -> bool:
 
 def sidecar_route_config(config: MeshConfig, topology: Topology, host: str) -> Config:
     """What a sidecar's outbound listener for `host` routes by (Istio's VirtualService merge)."""
-    bound = [
+    in_mesh = [
         vs
         for vs in sorted(
             config.virtual_services, key=lambda v: (v.metadata.namespace, v.metadata.name)
         )
-        if _binds_mesh(vs) and host in {fqdn(h, vs.metadata.namespace) for h in vs.spec.hosts}
+        if _binds_mesh(vs)
+    ]
+    for vs in in_mesh:
+        for index, name in enumerate(vs.spec.hosts):
+            if is_wildcard(name):
+                raise IstioConfigError(
+                    f"VirtualService {vs.metadata.namespace}/{vs.metadata.name}: "
+                    f"spec.hosts[{index}]: wildcard hosts on the mesh are not supported in "
+                    "local mode; name each service"
+                )
+    bound = [
+        vs for vs in in_mesh if host in {fqdn(h, vs.metadata.namespace) for h in vs.spec.hosts}
     ]
     if len(bound) > 1:
-        names = ", ".join(f"{v.metadata.namespace}/{v.metadata.name}" for v in bound)
-        raise IstioConfigError(f"VirtualServices {names} all define host {host}; keep one")
+        first, second = bound[0], bound[1]
+        raise IstioConfigError(
+            f"VirtualService {second.metadata.namespace}/{second.metadata.name}: spec.hosts: "
+            f"{host} is also defined by VirtualService {first.metadata.namespace}/"
+            f"{first.metadata.name}; local mode needs one VirtualService per host"
+        )
     if bound:
         routes = _routes_of(config, topology, bound[0])
     else:  # no VirtualService: Istio's default route to every endpoint of the service
@@ -226,30 +254,63 @@ def sidecar_route_config(config: MeshConfig, topology: Topology, host: str) -> C
     )
 
 
+def _server_hosts(hosts: list[str], vs_namespace: str, gateway_namespace: str) -> list[str]:
+    """NamesForNamespace: `ns/host` applies to VirtualServices in ns (`*` any, `.` the
+    Gateway's own); a bare host to all."""
+    out = []
+    for entry in hosts:
+        namespace, slash, name = entry.partition("/")
+        if slash:
+            if namespace == ".":
+                namespace = gateway_namespace
+            if namespace not in (vs_namespace, "*"):
+                continue
+            entry = name
+        out.append(entry)
+    return out
+
+
 def gateway_route_config(
-    config: MeshConfig, topology: Topology, gateway: tuple[str, str], port: int
+    config: MeshConfig, topology: Topology, gateway: Gateway, port: int
 ) -> Config:
+    """buildGatewayHTTPRouteConfig: a virtual host per host that both the Gateway's server and
+    a bound VirtualService name (the narrower of the two), routes merged in VirtualService
+    order with catch-all routes last, virtual hosts sorted by name."""
+    key = (gateway.metadata.namespace, gateway.metadata.name)
     bound = [
         vs
         for vs in sorted(
             config.virtual_services, key=lambda v: (v.metadata.namespace, v.metadata.name)
         )
-        if _binds_gateway(vs, gateway)
+        if _binds_gateway(vs, key)
     ]
-    hosts: dict[str, list[Config]] = {}
+    server_hosts = [h for server in gateway.spec.servers for h in server.hosts]
+    vhosts: dict[str, list[Config]] = {}
     for vs in bound:
-        for host in vs.spec.hosts:
-            hosts.setdefault(host, []).extend(_routes_of(config, topology, vs))
+        served = _server_hosts(server_hosts, vs.metadata.namespace, gateway.metadata.namespace)
+        hosts = intersection(served, vs.spec.hosts)
+        if not hosts:
+            continue
+        routes = _routes_of(config, topology, vs)
+        for host in hosts:
+            vhosts.setdefault(host.lower(), []).extend(routes)
+    if not vhosts:  # istiod: a blackhole virtual host, every request 404
+        return typed(T_ROUTE, name=f"http.{port}", validate_clusters=False, virtual_hosts=[
+            {"name": f"blackhole:{port}", "domains": ["*"], "routes": []}
+        ])  # fmt: skip
+    virtual_hosts = [
+        {
+            "name": f"{host}:{port}",
+            "domains": [host],
+            # SortVHostRoutes: catch-all routes move behind the others, order kept otherwise.
+            "routes": [r for r in routes if not _catches_all(r["match"])]
+            + [r for r in routes if _catches_all(r["match"])],
+        }
+        for host, routes in vhosts.items()
+    ]
     return typed(
         T_ROUTE,
         name=f"http.{port}",
-        virtual_hosts=[
-            {
-                "name": f"{host}:{port}",
-                "domains": ["*"] if host == "*" else [host, f"{host}:*"],
-                "routes": r,
-            }
-            for host, r in hosts.items()
-        ],
+        virtual_hosts=sorted(virtual_hosts, key=lambda v: str(v["name"])),
         validate_clusters=False,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.envoy.authz import rbac_filters
 from mesh.envoy.clusters import outbound_clusters
 from mesh.envoy.common import (
     T_CLUSTER,
@@ -20,7 +21,7 @@ from mesh.envoy.common import (
 )
 from mesh.envoy.listeners import gateway_listener, inbound_listener, outbound_listener
 from mesh.envoy.routes import gateway_route_config, sidecar_route_config
-from mesh.envoy.security import jwt_filter, rbac_filters, selects
+from mesh.envoy.security import jwt_filter, selects
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import Gateway
 from mesh.topology import Ingress, Proxy, Topology, Workload
@@ -56,6 +57,8 @@ def mtls_mode(config: MeshConfig, workload: Workload) -> str:
     candidates = []
     for pa in config.peer_authentications:
         labels = pa.spec.selector.matchLabels if pa.spec.selector else None
+        if labels and pa.metadata.namespace == ROOT_NAMESPACE:
+            continue  # istiod ignores a workload selector on a mesh-wide policy
         if not selects(labels, pa.metadata.namespace, workload, ROOT_NAMESPACE):
             continue
         mode = pa.spec.mtls.mode if pa.spec.mtls else "UNSET"
@@ -141,9 +144,7 @@ def _ingress(config: MeshConfig, topology: Topology, certs: CertPaths, paths: Pa
             "local mode serves exactly one HTTP server (on the ingress port)"
         )
     server_port = gateway.spec.servers[0].port.number
-    route = gateway_route_config(
-        config, topology, (gateway.metadata.namespace, gateway.metadata.name), server_port
-    )
+    route = gateway_route_config(config, topology, gateway, server_port)
     listener = gateway_listener(
         ingress.port, route["name"], paths.route_dir(ingress.name),
         _authn_authz_filters(config, ingress),

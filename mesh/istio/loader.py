@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,26 @@ from mesh.istio.models import (
     VirtualService,
 )
 
+ResourceKey = tuple[str, str, str]  # (kind, namespace, name), as MeshConfig keys resources
+# How the translator's messages start: "VirtualService meshmart/order-service: spec.http[0]..."
+_NAMES_RESOURCE = re.compile(r"^([A-Z][A-Za-z]+) ([a-z0-9.-]+)/([a-z0-9.-]+): ")
+
 
 class IstioConfigError(ValueError):
-    """A resource outside local mode's supported subset, or invalid."""
+    """A resource outside local mode's supported subset, or invalid.
+
+    `file` is set when the message already names the file; `resource` is the resource the
+    message is about (given, or read from a message that starts with "Kind namespace/name: "),
+    so `meshmart apply` can name the file that resource came from.
+    """
+
+    def __init__(
+        self, message: str, *, resource: ResourceKey | None = None, file: Path | None = None
+    ) -> None:
+        super().__init__(message)
+        named = _NAMES_RESOURCE.match(message)
+        self.resource = resource or ((named[1], named[2], named[3]) if named else None)
+        self.file = file
 
 
 def _describe(path: Path, index: int, doc: dict[str, Any]) -> str:
@@ -49,22 +67,27 @@ def parse_documents(path: Path, text: str) -> list[IstioResource]:
     try:
         documents = [d for d in yaml.safe_load_all(text) if d is not None]
     except yaml.YAMLError as exc:
-        raise IstioConfigError(f"{path}: not valid YAML: {exc}") from None
+        raise IstioConfigError(f"{path}: not valid YAML: {exc}", file=path) from None
     for index, doc in enumerate(documents):
         if not isinstance(doc, dict):
-            raise IstioConfigError(f"{path}: document {index + 1} is not a mapping")
+            raise IstioConfigError(f"{path}: document {index + 1} is not a mapping", file=path)
         where = _describe(path, index, doc)
         kind = doc.get("kind")
         if kind not in KINDS:
             supported = ", ".join(KINDS)
-            raise IstioConfigError(f"{where}: kind {kind!r} not supported (supported: {supported})")
+            raise IstioConfigError(
+                f"{where}: kind {kind!r} not supported (supported: {supported})", file=path
+            )
         versions, model = KINDS[kind]
         if doc.get("apiVersion") not in versions:
-            raise IstioConfigError(f"{where}: apiVersion must be one of {', '.join(versions)}")
+            raise IstioConfigError(
+                f"{where}: apiVersion must be one of {', '.join(versions)}", file=path
+            )
         try:
             resource: Any = model.model_validate(doc)
         except ValidationError as exc:
-            raise IstioConfigError(f"{where}: " + "; ".join(_field_errors(exc))) from None
+            message = f"{where}: " + "; ".join(_field_errors(exc))
+            raise IstioConfigError(message, file=path) from None
         resources.append(resource)
     return resources
 
@@ -73,7 +96,7 @@ def load_file(path: Path) -> list[IstioResource]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise IstioConfigError(f"{path}: {exc.strerror}") from None
+        raise IstioConfigError(f"{path}: {exc.strerror}", file=path) from None
     return parse_documents(path, text)
 
 

@@ -11,7 +11,10 @@ from datetime import timedelta
 from http import HTTPStatus
 from typing import Annotated, Literal
 
+import re2
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from mesh.istio.hosts import overlap
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)(ms|s|m|h)$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -44,10 +47,37 @@ class Metadata(Strict):
 # --- networking.istio.io -----------------------------------------------------------------
 
 
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False  # the refusal carries the message; no absl line on stderr
+
+
+def valid_regex(regex: str) -> None:
+    """validateStringRegexp: RE2 syntax (Envoy's engine; Go's regexp in istio's validation),
+    at most 1024 characters."""
+    if not regex:
+        raise ValueError("regex string match should not be empty")
+    if len(regex) > 1024:
+        raise ValueError("regex is too large, max length allowed is 1024")
+    try:
+        re2.compile(regex, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise ValueError(f"{regex!r} is not a valid RE2 regex: {reason}") from None
+
+
 class StringMatch(Strict):
     exact: str | None = None
     prefix: str | None = None
     regex: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> StringMatch:
+        """A protobuf oneof: istio cannot even decode a match with two kinds."""
+        if sum(v is not None for v in (self.exact, self.prefix, self.regex)) > 1:
+            raise ValueError("set only one of exact, prefix or regex")
+        if self.regex is not None:
+            valid_regex(self.regex)
+        return self
 
 
 class HTTPMatchRequest(Strict):
@@ -70,7 +100,7 @@ class Destination(Strict):
 
 class HTTPRouteDestination(Strict):
     destination: Destination
-    weight: int | None = Field(default=None, ge=0, le=100)
+    weight: int | None = Field(default=None, ge=0)
 
 
 class HTTPRewrite(Strict):
@@ -142,6 +172,14 @@ class HTTPRoute(Strict):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
     route: list[HTTPRouteDestination] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _some_weight(self) -> HTTPRoute:
+        """validateHTTPRouteDestinations: of several destinations, one must carry weight."""
+        if len(self.route) > 1 and not sum(d.weight or 0 for d in self.route):
+            raise ValueError("total destination weight = 0")
+        return self
+
     rewrite: HTTPRewrite | None = None
     timeout: Duration | None = None
     retries: HTTPRetry | None = None
@@ -153,15 +191,37 @@ class VirtualServiceSpec(Strict):
     gateways: list[str] = Field(default_factory=list)
     http: list[HTTPRoute] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> VirtualServiceSpec:
+        """validateVirtualService on hosts, and JWT claim routing only on gateways."""
+        applies_to_mesh = not self.gateways or "mesh" in self.gateways
+        if applies_to_mesh and "*" in self.hosts:
+            raise ValueError(
+                "wildcard host * is not allowed for virtual services bound to the mesh gateway"
+            )
+        for i, host in enumerate(self.hosts):
+            for other in self.hosts[i + 1 :]:
+                if overlap(host, other):
+                    raise ValueError(f"duplicate hosts in virtual service: {host} & {other}")
+        for route in self.http:
+            for match in route.match:
+                for key in match.headers:
+                    if key.startswith("@request.auth.claims"):
+                        raise ValueError(
+                            f"headers: {key}: JWT claim based routing is not supported in "
+                            "local mode"
+                        )
+        return self
+
 
 class TCPSettings(Strict):
-    maxConnections: int | None = Field(default=None, ge=1)
+    maxConnections: int | None = Field(default=None, ge=0)
     connectTimeout: Duration | None = None
 
 
 class HTTPSettings(Strict):
-    http1MaxPendingRequests: int | None = Field(default=None, ge=1)
-    http2MaxRequests: int | None = Field(default=None, ge=1)
+    http1MaxPendingRequests: int | None = Field(default=None, ge=0)
+    http2MaxRequests: int | None = Field(default=None, ge=0)
     maxRequestsPerConnection: int | None = Field(default=None, ge=0)
     maxRetries: int | None = Field(default=None, ge=0)
 
@@ -169,6 +229,12 @@ class HTTPSettings(Strict):
 class ConnectionPoolSettings(Strict):
     tcp: TCPSettings | None = None
     http: HTTPSettings | None = None
+
+    @model_validator(mode="after")
+    def _not_empty(self) -> ConnectionPoolSettings:
+        if self.tcp is None and self.http is None:
+            raise ValueError("connection pool must have at least one field")
+        return self
 
 
 class OutlierDetection(Strict):
@@ -201,7 +267,7 @@ class Subset(Strict):
 
 
 class DestinationRuleSpec(Strict):
-    host: str
+    host: str = Field(pattern=r"^[^*]+$")  # wildcard hosts are outside local mode's subset
     trafficPolicy: TrafficPolicy | None = None
     subsets: list[Subset] = Field(default_factory=list)
 
@@ -252,11 +318,59 @@ class RequestAuthenticationSpec(Strict):
     jwtRules: list[JWTRule] = Field(min_length=1)
 
 
+_PATH_TEMPLATE_LITERAL = re.compile(r"^[a-zA-Z0-9\-._~%!$&'()+,;:@=]+$")
+
+
+def _no_empty_values(values: list[str], field: str) -> None:
+    """security.CheckEmptyValues."""
+    if any(value == "" for value in values):
+        raise ValueError(f"empty value not allowed, found in {field}")
+
+
+def _valid_path_templates(paths: list[str], field: str) -> None:
+    """security.CheckValidPathTemplate: `{*}` is one segment, `{**}` the last operator."""
+    for path in paths:
+        has_template = "{*}" in path or "{**}" in path
+        trimmed = path.strip("/")
+        found_any = False
+        for glob in trimmed.split("/"):
+            if glob in ("{*}", "{**}"):
+                if found_any:
+                    raise ValueError(
+                        f"invalid or unsupported path {trimmed}, found in {field}. "
+                        "{**} is not the last operator"
+                    )
+                found_any = glob == "{**}"
+                continue
+            if "{" in glob or "}" in glob:
+                raise ValueError(
+                    f"invalid or unsupported path {trimmed}, found in {field}. "
+                    "Contains '{' or '}' beyond a supported path template"
+                )
+            if has_template and not _PATH_TEMPLATE_LITERAL.match(glob):
+                raise ValueError(
+                    f"invalid or unsupported path {trimmed}, found in {field}. "
+                    f"Contains segment {glob} with invalid string literal"
+                )
+
+
 class Source(Strict):
     principals: list[str] = Field(default_factory=list)
     notPrincipals: list[str] = Field(default_factory=list)
     requestPrincipals: list[str] = Field(default_factory=list)
     notRequestPrincipals: list[str] = Field(default_factory=list)
+    namespaces: list[str] = Field(default_factory=list)
+    notNamespaces: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> Source:
+        """ValidateAuthorizationPolicy on `from.source`."""
+        fields = self.model_dump()
+        if not any(fields.values()):
+            raise ValueError("`from.source` must not be empty")
+        for name, values in fields.items():
+            _no_empty_values(values, name[0].upper() + name[1:])
+        return self
 
 
 class From(Strict):
@@ -269,29 +383,97 @@ class Operation(Strict):
     paths: list[str] = Field(default_factory=list)
     notPaths: list[str] = Field(default_factory=list)
 
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> Operation:
+        """ValidateAuthorizationPolicy on `to.operation`."""
+        fields = self.model_dump()
+        if not any(fields.values()):
+            raise ValueError("`to.operation` must not be empty")
+        for name, values in fields.items():
+            _no_empty_values(values, name[0].upper() + name[1:])
+        _valid_path_templates(self.paths, "Paths")
+        _valid_path_templates(self.notPaths, "NotPaths")
+        return self
+
 
 class To(Strict):
     operation: Operation
 
 
+# The `when` keys local mode translates (istio's authz model generator has more).
+_CONDITION_KEY = re.compile(
+    r"^(request\.headers\[[^\[\]]+\]|request\.auth\.claims(\[[^\[\]]+\])+)$"
+)
+
+
+class Condition(Strict):
+    key: str
+    values: list[str] = Field(default_factory=list)
+    notValues: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> Condition:
+        if not self.values and not self.notValues:
+            raise ValueError(
+                f"at least one of `values` or `notValues` must be set for key {self.key}"
+            )
+        if not _CONDITION_KEY.match(self.key):
+            raise ValueError(
+                f"key {self.key!r} not supported in local mode "
+                "(supported: request.headers[NAME], request.auth.claims[NAME]...)"
+            )
+        _no_empty_values(self.values, self.key)
+        return self
+
+
 class Rule(Strict):
+    # `from: []` is no `from` at all once decoded into protobuf, as istio sees it.
     from_: list[From] = Field(default_factory=list, alias="from")
     to: list[To] = Field(default_factory=list)
+    when: list[Condition] = Field(default_factory=list)
 
 
 class AuthorizationPolicySpec(Strict):
     selector: WorkloadSelector | None = None
-    action: Literal["ALLOW", "DENY"] = "ALLOW"
-    rules: list[Rule] = Field(default_factory=list)
+    action: Literal["ALLOW", "DENY", "AUDIT"] = "ALLOW"
+    rules: list[Rule] | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> AuthorizationPolicySpec:
+        if self.action == "DENY" and not self.rules:  # `rules: []` is no rules in protobuf
+            raise ValueError(
+                "DENY action without `rules` is meaningless as it will never be triggered, "
+                "add an empty rule `{}` if you want it be triggered for every request"
+            )
+        return self
 
 
 # --- resources ---------------------------------------------------------------------------
+
+
+DRY_RUN = "istio.io/dry-run"
+# Go's strconv.ParseBool, which istio's validation and authz builder use for DRY_RUN.
+GO_BOOLS = {
+    **dict.fromkeys(("1", "t", "T", "TRUE", "true", "True"), True),
+    **dict.fromkeys(("0", "f", "F", "FALSE", "false", "False"), False),
+}
 
 
 class Resource(Strict):
     apiVersion: str
     kind: str
     metadata: Metadata
+
+    @model_validator(mode="after")
+    def _dry_run_only_on_authorization_policies(self) -> Resource:
+        """validateMetadata / checkDryRunAnnotation."""
+        meta = self.metadata
+        if DRY_RUN in meta.annotations and self.kind != "AuthorizationPolicy":
+            raise ValueError(
+                f"{meta.namespace}/{meta.name} has unsupported annotation {DRY_RUN}, "
+                "please remove the annotation"
+            )
+        return self
 
 
 class VirtualService(Resource):
@@ -322,6 +504,26 @@ class RequestAuthentication(Resource):
 class AuthorizationPolicy(Resource):
     kind: Literal["AuthorizationPolicy"]
     spec: AuthorizationPolicySpec = Field(default_factory=AuthorizationPolicySpec)
+
+    @model_validator(mode="after")
+    def _valid_dry_run(self) -> AuthorizationPolicy:
+        value = self.metadata.annotations.get(DRY_RUN)
+        if value is None:
+            return self
+        where = f"{self.metadata.namespace}/{self.metadata.name}"
+        if self.spec.action not in ("ALLOW", "DENY"):
+            raise ValueError(
+                f"the annotation {DRY_RUN} currently only supports action ALLOW/DENY, "
+                f"found action {self.spec.action} in {where}"
+            )
+        if value not in GO_BOOLS:
+            raise ValueError(f"{where} has annotation {DRY_RUN} with invalid value ({value})")
+        return self
+
+    @property
+    def dry_run(self) -> bool:
+        """Istio shadows such a policy: evaluated and counted, never enforced."""
+        return GO_BOOLS.get(self.metadata.annotations.get(DRY_RUN, ""), False)
 
 
 IstioResource = (

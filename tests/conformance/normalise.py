@@ -107,14 +107,27 @@ def route_behaviour(entry: Config) -> Config:
     return out
 
 
+_DENOMINATORS = {"HUNDRED": 100, "TEN_THOUSAND": 10_000, "MILLION": 1_000_000}
+
+
+def fraction(percent: Config | None) -> float:
+    """A FractionalPercent as the share of requests it selects; absent selects none (Envoy's
+    default for a fault's percentage), and JSON leaves out a 0 numerator and HUNDRED."""
+    if not percent:
+        return 0.0
+    return int(percent.get("numerator", 0)) / _DENOMINATORS[percent.get("denominator", "HUNDRED")]
+
+
 def _fault(fault: Config | None) -> Config | None:
     if not fault:
         return None
     out: Config = {}
     if "delay" in fault:
-        out["delay"] = (_duration(fault["delay"]["fixed_delay"]), fault["delay"].get("percentage"))
+        delay = fault["delay"]
+        out["delay"] = (_duration(delay["fixed_delay"]), fraction(delay.get("percentage")))
     if "abort" in fault:
-        out["abort"] = (fault["abort"].get("http_status"), fault["abort"].get("percentage"))
+        abort = fault["abort"]
+        out["abort"] = (abort.get("http_status"), fraction(abort.get("percentage")))
     if "headers" in fault:
         out["headers"] = fault["headers"]
     return out
@@ -179,21 +192,12 @@ def _outlier(outlier: Config) -> Config:
 # listener starts (remote_jwks.async_fetch with fast_listener) instead of on the first request
 # with a token. A user sees the first token verified without that request waiting on the fetch.
 JWT_REMOTE_JWKS_ALLOWED = {"async_fetch"}
-JWT_PROVIDER_ALLOWED = {
-    # Where jwt_authn stores the payload for RBAC: istiod's "payload" feeds Istio's own
-    # istio_authn filter (not in upstream Envoy); local RBAC reads the claims from
-    # "jwt_payload" directly. Same claims, same decisions.
-    "payload_in_metadata",
-    # Shapes only that metadata (space-delimited scope claims as lists) for istio_authn;
-    # local mode's subset has no claim-based policy fields that would read it.
-    "normalize_payload_in_metadata",
-}
 
 
 def jwt_behaviour(config: Config) -> Config:
     providers = {}
     for name, provider in config.get("providers", {}).items():
-        kept = {k: v for k, v in provider.items() if k not in JWT_PROVIDER_ALLOWED}
+        kept = dict(provider)
         if "remote_jwks" in kept:
             remote = kept["remote_jwks"]
             kept["remote_jwks"] = {

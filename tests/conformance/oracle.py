@@ -153,8 +153,16 @@ class Case:
         }  # fmt: skip
 
 
-def run(binary: Path, cases: list[Case], workdir: Path) -> dict[str, dict[str, Any]]:
-    """istiod's output for every case, by case name; raises on a case istiod failed."""
+@dataclass(frozen=True)
+class Result:
+    """istiod's answer for one case: what istio's validation refused, or every proxy's config."""
+
+    rejected: list[dict[str, str]]
+    proxies: dict[str, Any]
+
+
+def run(binary: Path, cases: list[Case], workdir: Path) -> dict[str, Result]:
+    """istiod's result for every case, by case name; raises when the oracle itself fails."""
     output = workdir / "istiod.json"
     result = subprocess.run(
         [str(binary), str(output)], input=json.dumps([c.as_json() for c in cases]),
@@ -162,9 +170,9 @@ def run(binary: Path, cases: list[Case], workdir: Path) -> dict[str, dict[str, A
     )  # fmt: skip
     if result.returncode != 0:
         raise RuntimeError(f"istio-oracle failed:\n{result.stderr[-3000:]}{result.stdout[-3000:]}")
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, Result] = {}
     for item in json.loads(output.read_text()):
         if item.get("error"):
             raise RuntimeError(f"istio-oracle, case {item['name']}: {item['error']}")
-        out[item["name"]] = item["proxies"]
+        out[item["name"]] = Result(item.get("rejected") or [], item.get("proxies") or {})
     return out

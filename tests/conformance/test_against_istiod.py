@@ -7,7 +7,9 @@ destination, what the routes match and do, how each connection manager treats pa
 
 from __future__ import annotations
 
+import functools
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +18,10 @@ import yaml
 
 from mesh.envoy.common import CertPaths
 from mesh.envoy.translate import Paths, ProxyConfig, translate
-from mesh.istio.loader import MeshConfig, parse_documents
+from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
 from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR
 from mesh.topology import Topology, build_topology
-from tests.conformance import normalise, oracle
+from tests.conformance import corpus, normalise, oracle
 
 SERVICES = ("user-service", "catalog-service", "order-service")
 REPLICAS = {("user-service", "v1"): 1, ("catalog-service", "v1"): 1,
@@ -48,6 +50,78 @@ spec:
     route: [{destination: {host: order-service, subset: v2}}]
   - route: [{destination: {host: order-service, subset: v1}}]
 """,
+    "gateway hosts intersected with VirtualService hosts": """
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: meshmart-gateway, namespace: meshmart}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 80, name: http, protocol: HTTP}
+    hosts: ["shop.example.com", "*.meshmart.test", "istio-system/admin.example.com"]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: extra-hosts, namespace: meshmart}
+spec:
+  hosts: ["shop.example.com", "other.example.com", "api.meshmart.test", "admin.example.com"]
+  gateways: [meshmart-gateway]
+  http:
+  - route: [{destination: {host: catalog-service, port: {number: 8080}}}]
+""",
+    "a mesh-wide PeerAuthentication with a selector is ignored": """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: catalog-permissive, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: catalog-service}}
+  mtls: {mode: PERMISSIVE}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: order-permissive, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: order-service}}
+  mtls: {mode: PERMISSIVE}
+""",
+    "a dotted DestinationRule host is a full name, not name.namespace": """
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: order-dotted, namespace: meshmart}
+spec:
+  host: order-service.meshmart
+  trafficPolicy:
+    connectionPool: {tcp: {maxConnections: 1}}
+    loadBalancer: {simple: RANDOM}
+""",
+    "dry-run, audit and deny policies": """
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: deny-delete
+  namespace: meshmart
+  annotations: {istio.io/dry-run: "true"}
+spec:
+  action: DENY
+  rules: [{to: [{operation: {methods: [DELETE]}}]}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-all, namespace: istio-system}
+spec:
+  action: AUDIT
+  rules: [{}]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: deny-nothing-yet, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: catalog-service}}
+  action: DENY
+  rules:
+  - from: [{source: {notNamespaces: [meshmart, istio-system]}}]
+    when: [{key: "request.headers[x-debug]", values: ["*"]}]
+""",
 }
 
 
@@ -68,23 +142,85 @@ def topology() -> Topology:
     return build_topology(REPLICAS, SERVICES, Path("/nonexistent/sockets"), ingress_port=8080)
 
 
-def _cases(topology: Topology) -> dict[str, str]:
-    """The default set alone, and the default set with each scenario applied over it."""
+CORPUS_SIZE = 400  # generated resources (tests/conformance/corpus.py), each over the defaults
+
+
+@functools.cache
+def _all_cases() -> dict[str, str]:
+    """The default set alone, with each scenario applied over it, with each extra case, and
+    with each generated resource."""
     cases = {"defaults": _text(*DEFAULT_FILES)}
     for scenario in SCENARIOS:
         cases[scenario] = _text(*DEFAULT_FILES, scenario)
     for name, extra in EXTRA_CASES.items():
         cases[name] = _text(*DEFAULT_FILES, extra=extra)
+    for number, extra in enumerate(dict.fromkeys(corpus.cases(CORPUS_SIZE))):
+        cases[f"generated {number}:\n{extra}"] = _text(*DEFAULT_FILES, extra=extra)
     return cases
 
 
+@dataclass(frozen=True)
+class Verdicts:
+    """Each side's answer per case: the generated config, or the refusal."""
+
+    istiod: dict[str, oracle.Result]
+    local: dict[str, dict[str, ProxyConfig] | IstioConfigError]
+
+    def accepted(self) -> list[str]:
+        """Cases both sides accept, in order: their configs are compared."""
+        return [
+            name
+            for name, result in self.istiod.items()
+            if not result.rejected and not isinstance(self.local[name], IstioConfigError)
+        ]
+
+
 @pytest.fixture(scope="session")
-def istiod(
-    topology: Topology, tmp_path_factory: pytest.TempPathFactory
-) -> dict[str, dict[str, Any]]:
+def verdicts(topology: Topology, tmp_path_factory: pytest.TempPathFactory) -> Verdicts:
     binary = oracle.build()
-    cases = [oracle.Case(name, text, topology) for name, text in _cases(topology).items()]
-    return oracle.run(binary, cases, tmp_path_factory.mktemp("oracle"))
+    cases = [oracle.Case(name, text, topology) for name, text in _all_cases().items()]
+    theirs = oracle.run(binary, cases, tmp_path_factory.mktemp("oracle"))
+    ours: dict[str, dict[str, ProxyConfig] | IstioConfigError] = {}
+    for name, text in _all_cases().items():
+        try:
+            ours[name] = _local(text, topology)
+        except IstioConfigError as exc:
+            ours[name] = exc
+    return Verdicts(theirs, ours)
+
+
+@pytest.fixture(scope="session")
+def istiod(verdicts: Verdicts) -> dict[str, dict[str, Any]]:
+    """istiod's config for every case both sides accept, by case name."""
+    return {name: verdicts.istiod[name].proxies for name in verdicts.accepted()}
+
+
+@pytest.fixture(scope="session")
+def local(verdicts: Verdicts) -> dict[str, dict[str, ProxyConfig]]:
+    accepted = {}
+    for name in verdicts.accepted():
+        config = verdicts.local[name]
+        assert not isinstance(config, IstioConfigError)
+        accepted[name] = config
+    return accepted
+
+
+def test_local_mode_refuses_what_istio_refuses(verdicts: Verdicts) -> None:
+    """istio's validation (the webhook, `istioctl validate`) and local mode agree on every
+    case: what one refuses the other refuses; nothing in istio/ or EXTRA_CASES is refused."""
+    disagreements = []
+    for name, result in verdicts.istiod.items():
+        ours = verdicts.local[name]
+        if bool(result.rejected) != isinstance(ours, IstioConfigError):
+            istio_says = [r["error"] for r in result.rejected] or "accepted"
+            local_says = str(ours) if isinstance(ours, IstioConfigError) else "accepted"
+            disagreements.append(f"{name}\n  istio: {istio_says}\n  local: {local_says}")
+    curated = [n for n in verdicts.istiod if not n.startswith("generated ")]
+    assert set(curated) <= set(verdicts.accepted())
+    rejected = sum(bool(r.rejected) for r in verdicts.istiod.values())
+    assert len(verdicts.istiod) >= 250 and rejected >= 20, (len(verdicts.istiod), rejected)
+    shown = "\n".join(disagreements[:8])
+    assert not disagreements, f"{len(disagreements)} disagreements:\n{shown}"
 
 
 def _local(text: str, topology: Topology) -> dict[str, ProxyConfig]:
@@ -121,19 +257,14 @@ def _local_vhost_routes(proxy: ProxyConfig, route_name: str) -> list[Config]:
     return routes
 
 
-def _rows(topology: Topology) -> list[tuple[str, str, str]]:
+def _rows(cases: list[str], topology: Topology) -> list[tuple[str, str, str]]:
     """(case, proxy, destination host) for every sidecar outbound route."""
     return [
         (case, w.name, host)
-        for case in _cases(topology)
+        for case in cases
         for w in topology.workloads
         for host in sorted(w.outbound_ports)
     ]
-
-
-@pytest.fixture(scope="session")
-def local(topology: Topology) -> dict[str, dict[str, ProxyConfig]]:
-    return {name: _local(text, topology) for name, text in _cases(topology).items()}
 
 
 def _route_differences(label: str, theirs: list[Config], ours: list[Config]) -> list[str]:
@@ -152,7 +283,7 @@ def test_sidecar_routes_match_istiods(
     the same requests and sending them to the same clusters with the same timeout, retry
     policy, rewrite and fault."""
     differences: list[str] = []
-    rows = _rows(topology)
+    rows = _rows(list(istiod), topology)
     for case, proxy, host in rows:
         theirs = _istiod_vhost_routes(istiod[case][proxy], "8080", f"{host}:8080")
         ours = _local_vhost_routes(local[case][proxy], f"outbound|8080||{host}")
@@ -161,17 +292,30 @@ def test_sidecar_routes_match_istiods(
     assert not differences, "\n".join(differences)
 
 
+def _virtual_hosts(route_config: Config) -> dict[str, list[Config]]:
+    """Each virtual host's routes by the domains it serves."""
+    return {
+        ",".join(vhost["domains"]): [normalise.route_behaviour(r) for r in vhost.get("routes", [])]
+        for vhost in route_config.get("virtual_hosts", [])
+    }
+
+
 def test_ingress_routes_match_istiods(
     istiod: dict[str, dict[str, Any]],
     local: dict[str, dict[str, ProxyConfig]],
-    topology: Topology,
 ) -> None:
+    """The ingress: the same virtual hosts (Gateway server hosts intersected with the bound
+    VirtualServices' hosts), each with the same routes in the same order."""
     differences: list[str] = []
-    for case in _cases(topology):
-        theirs = _istiod_vhost_routes(istiod[case]["istio-ingressgateway"], "http.8080", "*:80")
-        ours = _local_vhost_routes(local[case]["istio-ingressgateway"], "http.80")
-        differences += _route_differences(case, theirs, ours)
-    assert not differences, "\n".join(differences)
+    for case in istiod:
+        (theirs,) = [r for r in istiod[case]["istio-ingressgateway"]["routes"]
+                     if r["name"] == "http.8080"]  # fmt: skip
+        (ours,) = local[case]["istio-ingressgateway"].routes.values()
+        if _virtual_hosts(ours) != _virtual_hosts(theirs):
+            differences.append(
+                f"{case}:\n  istiod: {_virtual_hosts(theirs)}\n  local:  {_virtual_hosts(ours)}"
+            )
+    assert not differences, "\n".join(differences[:5])
 
 
 def test_connection_managers_treat_paths_as_istiods(
@@ -201,7 +345,7 @@ def test_outbound_clusters_behave_as_istiods(
     """Every outbound cluster both sides define (per service and per subset): load balancing,
     circuit breakers, panic threshold, connection reuse, protocol and outlier detection."""
     differences, compared = [], 0
-    for case in _cases(topology):
+    for case in istiod:
         for proxy in topology.proxies:
             theirs = {
                 c["name"]: normalise.cluster_behaviour(c)
@@ -249,5 +393,75 @@ def test_jwt_authn_is_configured_as_istiod_does(
         assert ours == theirs, (proxy.name, ours, theirs)
 
 
-def _canonical(value: Config) -> str:
+def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
+
+
+def _rbac_per_connection_manager(listeners: list[Config]) -> set[str]:
+    """The RBAC filters of each HTTP connection manager, in order, as canonical JSON: the same
+    policies, rules and shadow (dry-run) rules, filter for filter."""
+    return {
+        _canonical([f["typed_config"] for f in hcm.get("http_filters", [])
+                    if f["name"].startswith("envoy.filters.http.rbac")])
+        for hcm in _hcms(listeners)
+    }  # fmt: skip
+
+
+def test_authorization_is_built_as_istiod_builds_it(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """AuthorizationPolicy on every sidecar's inbound and on the ingress, for every case: the
+    RBAC filters istiod generates, exactly (no allow-list)."""
+    differences, with_policies = [], 0
+    for case in istiod:
+        for proxy in topology.proxies:
+            theirs = _rbac_per_connection_manager(istiod[case][proxy.name]["listeners"])
+            ours = _rbac_per_connection_manager(local[case][proxy.name].listeners)
+            with_policies += any(r != "[]" for r in theirs)
+            if ours != theirs:
+                differences.append(f"{case} / {proxy.name}:\n  istiod: {theirs}\n  local:  {ours}")
+    assert with_policies >= 50
+    assert not differences, "\n".join(differences[:10])
+
+
+def _istiod_inbound_transports(listeners: list[Config]) -> set[str]:
+    """Which transports istiod's chains for the app port (8080) accept."""
+    (inbound,) = [item for item in listeners if item["name"] == "virtualInbound"]
+    return {
+        chain["filter_chain_match"].get("transport_protocol", "any")
+        for chain in inbound["filter_chains"]
+        if chain.get("filter_chain_match", {}).get("destination_port") == 8080
+    }
+
+
+def _local_inbound_transports(listeners: list[Config]) -> set[str]:
+    """The same for local mode's inbound listener (its only port is the app's): a chain with
+    no transport match takes what its transport socket speaks."""
+    (inbound,) = [item for item in listeners if item["name"] == "virtualInbound"]
+    return {
+        chain.get("filter_chain_match", {}).get(
+            "transport_protocol", "tls" if "transport_socket" in chain else "raw_buffer"
+        )
+        for chain in inbound["filter_chains"]
+    }
+
+
+def test_peer_authentication_sets_the_inbound_mtls_mode_as_istiod_does(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """STRICT accepts only mutual TLS, PERMISSIVE plaintext too, for every workload and case
+    (workload, namespace and mesh-wide policies, and those istiod ignores)."""
+    differences, strict = [], 0
+    for case in istiod:
+        for workload in topology.workloads:
+            theirs = _istiod_inbound_transports(istiod[case][workload.name]["listeners"])
+            ours = _local_inbound_transports(local[case][workload.name].listeners)
+            strict += theirs == {"tls"}
+            if ours != theirs:
+                differences.append(f"{case} / {workload.name}: istiod {theirs}, local {ours}")
+    assert strict >= 100
+    assert not differences, "\n".join(differences[:10])

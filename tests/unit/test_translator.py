@@ -215,7 +215,9 @@ def test_authorization_policy_becomes_rbac_on_spiffe_principals() -> None:
     filters = _http_filters(proxies()["catalog-service-v1-0"].listeners[0])
     rbac = next(f for f in filters if f["name"] == "envoy.filters.http.rbac.allow")
     (policy,) = rbac["typed_config"]["rules"]["policies"].values()
-    principals = policy["principals"][0]["or_ids"]["ids"]
+    # istiod's shape (authz/model): each principal an AND of fields, each field an OR.
+    (source_principals,) = policy["principals"][0]["and_ids"]["ids"]
+    principals = source_principals["or_ids"]["ids"]
     names = {p["authenticated"]["principal_name"]["exact"] for p in principals}
     assert names == {
         "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
@@ -291,9 +293,9 @@ def test_the_gateway_replaces_client_sent_certificate_details() -> None:
         (vs("  - route: [{destination: {host: order-service, subset: v9}}]\n"),
          "no DestinationRule for order-service.meshmart.svc.cluster.local defines subset 'v9'"),
         (vs("  - route: [{destination: {host: payments}}]\n"), "'payments' is not a mesh service"),
-        (vs("  - route:\n    - {destination: {host: order-service, subset: v1}, weight: 60}\n"
-            "    - {destination: {host: order-service, subset: v2}, weight: 60}\n"),
-         "weights must add up to 100"),
+        (vs("  - route:\n    - {destination: {host: order-service, subset: v1}, weight: 0}\n"
+            "    - {destination: {host: order-service, subset: v2}}\n"),
+         "total destination weight = 0"),
         (vs("  - route: [{destination: {host: order-service}}]\n    timeout: soon\n"),
          "'soon' is not a duration"),
         # Refused as istio's validation webhook refuses them (pkg/config/validation).
@@ -343,3 +345,91 @@ def test_empty_matches_mean_present_header_and_any_path() -> None:
             {"name": ":method", "present_match": True},
         ],
     }
+
+
+# --- mappings the istiod comparison found (tests/conformance proves each against istiod) ----
+
+
+def test_weights_split_by_their_total_and_zero_weights_are_left_out() -> None:
+    route = order_routes(proxies(vs(
+        "  - route:\n    - {destination: {host: order-service, subset: v1}, weight: 60}\n"
+        "    - {destination: {host: order-service, subset: v2}, weight: 60}\n"
+        "    - {destination: {host: order-service}, weight: 0}\n"
+    )))[0]["route"]  # fmt: skip
+    assert route["weighted_clusters"]["clusters"] == [
+        {"name": f"outbound|8080|v1|{ORDER}", "weight": 60},
+        {"name": f"outbound|8080|v2|{ORDER}", "weight": 60},
+    ]
+
+
+def test_a_fault_without_percentage_injects_into_no_request() -> None:
+    (route,) = order_routes(proxies(vs(
+        "  - route: [{destination: {host: order-service}}]\n"
+        "    fault: {delay: {fixedDelay: 1s}, abort: {httpStatus: 503}}\n"
+    )))  # fmt: skip
+    fault = route["typed_per_filter_config"]["envoy.filters.http.fault"]
+    assert fault["delay"]["percentage"] == {"numerator": 0, "denominator": "HUNDRED"}
+    assert "percentage" not in fault["abort"]  # Envoy's default: 0
+
+
+def test_nothing_after_a_catch_all_route_is_sent() -> None:
+    routes = order_routes(proxies(vs(
+        "  - match: [{uri: {prefix: /}}, {headers: {x-canary: {exact: v2}}}]\n"
+        "    route: [{destination: {host: order-service, subset: v1}}]\n"
+        "  - route: [{destination: {host: order-service, subset: v2}}]\n"
+    )))  # fmt: skip
+    assert [r["match"] for r in routes] == [{"prefix": "/"}]
+
+
+def _rbac(*extra: str) -> dict[str, dict[str, Any]]:
+    filters = _http_filters(proxies(*extra)["catalog-service-v1-0"].listeners[0])
+    return {
+        f["name"]: f["typed_config"]
+        for f in filters
+        if f["name"].startswith("envoy.filters.http.rbac")
+    }
+
+
+def policy(name: str, spec: str, annotations: str = "{}") -> str:
+    return (
+        "apiVersion: security.istio.io/v1\nkind: AuthorizationPolicy\n"
+        f"metadata: {{name: {name}, namespace: meshmart, annotations: {annotations}}}\n"
+        f"spec:\n  selector: {{matchLabels: {{app: catalog-service}}}}\n{spec}"
+    )
+
+
+def test_dry_run_policies_are_shadow_rules_and_audit_is_envoys_log() -> None:
+    filters = _rbac(
+        policy("dry", "  action: DENY\n  rules: [{}]\n", "{istio.io/dry-run: 'true'}"),
+        policy("audit", "  action: AUDIT\n  rules: [{}]\n"),
+    )
+    # istiod's order: AUDIT, DENY, ALLOW.
+    assert list(filters) == [f"envoy.filters.http.rbac.{a}" for a in ("audit", "deny", "allow")]
+    deny = filters["envoy.filters.http.rbac.deny"]
+    assert "rules" not in deny  # nothing enforced
+    assert deny["shadow_rules"]["action"] == "DENY"
+    assert list(deny["shadow_rules"]["policies"]) == ["ns[meshmart]-policy[dry]-rule[0]"]
+    assert filters["envoy.filters.http.rbac.audit"]["rules"]["action"] == "LOG"
+
+
+def test_path_templates_and_wildcards_map_as_istiod_maps_them() -> None:
+    filters = _rbac(policy("t", (
+        "  rules:\n  - from: [{source: {principals: ['*/sa/order-service'],"
+        " requestPrincipals: ['*']}}]\n"
+        "    to: [{operation: {paths: ['/catalogs/{*}'], methods: ['P*']}}]\n"
+    )))  # fmt: skip
+    policies = filters["envoy.filters.http.rbac.allow"]["rules"]["policies"]
+    rule = policies["ns[meshmart]-policy[t]-rule[0]"]
+    method, path = rule["permissions"][0]["and_rules"]["rules"]
+    assert method == {"or_rules": {"rules": [
+        {"header": {"name": ":method", "string_match": {"prefix": "P"}}}
+    ]}}  # fmt: skip
+    template = path["or_rules"]["rules"][0]["uri_template"]["typed_config"]["path_template"]
+    assert template == "/catalogs/*"
+    principal, request_principal = rule["principals"][0]["and_ids"]["ids"]
+    name = principal["or_ids"]["ids"][0]["authenticated"]["principal_name"]
+    # Go's regexp.QuoteMeta leaves '-' alone (Python's re.escape would not).
+    assert name == {"safe_regex": {"regex": "spiffe://.*/sa/order-service"}}
+    # `*` needs both an issuer and a subject, as istiod requires.
+    claims = [i["metadata"]["path"][1]["key"] for i in request_principal["and_ids"]["ids"]]
+    assert claims == ["iss", "sub"]

@@ -8,7 +8,9 @@
 //	 "mesh": "<MeshConfig YAML>", "proxies": [{"name": "...", "type": "sidecar"|"router",
 //	 "namespace": "...", "ip": "...", "labels": {...}, "istioVersion": "1.31.0"}]}
 //
-// Output (JSON, into the file named by the only argument; istiod logs to stdout): a list of results, each {"name", "error"} or {"name", "proxies":
+// Output (JSON, into the file named by the only argument; istiod logs to stdout): a list of
+// results, each {"name", "error"}, {"name", "rejected": [what istio's validation refused]} or
+// {"name", "proxies":
 // {"<proxy>": {"clusters": [...], "listeners": [...], "routes": [...]}}}, every resource
 // rendered with protojson (Any fields expanded, field names in proto form). PILOT_* settings
 // come from the environment, as istiod reads them.
@@ -19,6 +21,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -26,6 +29,7 @@ import (
 	"istio.io/istio/pilot/pkg/config/kube/crd"
 	"istio.io/istio/pilot/pkg/model"
 	"istio.io/istio/pilot/test/xds"
+	"istio.io/istio/pkg/config"
 	"istio.io/istio/pkg/config/mesh"
 	"istio.io/istio/pkg/test"
 )
@@ -53,10 +57,17 @@ type proxyOutput struct {
 	Routes    []json.RawMessage `json:"routes"`
 }
 
+// rejection is what istio's validation (the webhook, `istioctl validate`) says of one resource.
+type rejection struct {
+	Document string `json:"document"`
+	Error    string `json:"error"`
+}
+
 type caseResult struct {
-	Name    string                 `json:"name"`
-	Error   string                 `json:"error,omitempty"`
-	Proxies map[string]proxyOutput `json:"proxies,omitempty"`
+	Name     string                 `json:"name"`
+	Error    string                 `json:"error,omitempty"`
+	Rejected []rejection            `json:"rejected,omitempty"`
+	Proxies  map[string]proxyOutput `json:"proxies,omitempty"`
 }
 
 var marshal = protojson.MarshalOptions{UseProtoNames: true}
@@ -91,9 +102,24 @@ func generate(c caseSpec) caseResult {
 		result.Error = "mesh config: " + err.Error()
 		return result
 	}
-	configs, _, err := crd.ParseInputs(c.Config)
-	if err != nil {
-		result.Error = "istio config: " + err.Error()
+	// One document at a time: crd.ParseInputs validates as the webhook does, and a refusal
+	// must name the document it refuses.
+	var configs []config.Config
+	for _, doc := range strings.Split(c.Config, "\n---\n") {
+		parsed, _, err := crd.ParseInputs(doc)
+		if err != nil && strings.HasPrefix(err.Error(), "configuration is invalid") {
+			result.Rejected = append(result.Rejected, rejection{Document: doc, Error: err.Error()})
+			continue
+		}
+		if err != nil {
+			result.Error = "istio config: " + err.Error()
+			return result
+		}
+		configs = append(configs, parsed...)
+	}
+	if len(result.Rejected) > 0 {
+		// The API server would not have stored them: nothing to generate.
+		result.Proxies = nil
 		return result
 	}
 	for i := range configs {
