@@ -13,15 +13,33 @@ from mesh.envoy.common import (
     typed,
 )
 from mesh.istio.loader import MeshConfig
-from mesh.istio.models import DestinationRule, TrafficPolicy
+from mesh.istio.models import DestinationRule, LoadBalancerSettings, TrafficPolicy
 from mesh.topology import Proxy, Topology, fqdn
 
 _LB_POLICY = {
     "ROUND_ROBIN": "ROUND_ROBIN",
     "LEAST_REQUEST": "LEAST_REQUEST",
+    "LEAST_CONN": "LEAST_REQUEST",
     "RANDOM": "RANDOM",
     "UNSPECIFIED": "LEAST_REQUEST",
 }
+
+
+def _load_balancing(settings: LoadBalancerSettings | None) -> Config:
+    """applyLoadBalancer + ApplyRingHashLoadBalancer: the simple policy, or a hash ring."""
+    hashing = settings.consistentHash if settings else None
+    if hashing is None:
+        simple = settings.simple if settings and settings.simple else "UNSPECIFIED"
+        return {"lb_policy": _LB_POLICY[simple]}
+    if hashing.maglev is not None:
+        size = hashing.maglev.tableSize
+        config = {"maglev_lb_config": {"table_size": size}} if size else {}
+        return {"lb_policy": "MAGLEV", **config}
+    if hashing.ringHash is not None:
+        size = hashing.ringHash.minimumRingSize
+        config = {"ring_hash_lb_config": {"minimum_ring_size": size}} if size else {}
+        return {"lb_policy": "RING_HASH", **config}
+    return {"lb_policy": "RING_HASH", "ring_hash_lb_config": {"minimum_ring_size": 1024}}
 
 
 def destination_rule_for(config: MeshConfig, host: str) -> DestinationRule | None:
@@ -100,9 +118,7 @@ def _cluster(
         "name": name,
         "type": "STATIC",
         "connect_timeout": duration(connect_timeout) if connect_timeout else "10s",
-        "lb_policy": _LB_POLICY[
-            policy.loadBalancer.simple if policy.loadBalancer else "UNSPECIFIED"
-        ],
+        **_load_balancing(policy.loadBalancer),
         "circuit_breakers": _circuit_breakers(policy),
         # Kubernetes-style: never route to ejected hosts just because many are ejected.
         "common_lb_config": {"healthy_panic_threshold": {"value": 0}},

@@ -31,6 +31,10 @@ T_ZIPKIN = "type.googleapis.com/envoy.config.trace.v3.ZipkinConfig"
 T_PREVIOUS_HOSTS = (
     "type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
 )
+T_PREVIOUS_PRIORITIES = (
+    "type.googleapis.com/envoy.extensions.retry.priority.previous_priorities.v3."
+    "PreviousPrioritiesConfig"
+)
 T_TLS_INSPECTOR = (
     "type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector"
 )

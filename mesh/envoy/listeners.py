@@ -22,6 +22,7 @@ from mesh.envoy.common import (
     inbound_cluster,
     typed,
 )
+from mesh.envoy.route_options import CORS_FILTER, T_CORS
 
 # Stat prefixes without dots: Envoy splits stat names at dots when it extracts Prometheus
 # labels, so `inbound_0.0.0.0_8080` would come out as a label value of `inbound_0`.
@@ -29,6 +30,8 @@ INBOUND_STAT_PREFIX = "inbound_8080"
 ROUTER = {"name": "envoy.filters.http.router", "typed_config": typed(T_ROUTER)}
 # Present but empty so routes can carry their own fault config (typed_per_filter_config).
 FAULT = {"name": FAULT_FILTER, "typed_config": typed(T_FAULT)}
+# Likewise for routes' corsPolicy; istiod's order: ..., fault, cors, router.
+CORS = {"name": CORS_FILTER, "typed_config": typed(T_CORS)}
 
 
 def _access_log(path: Path) -> list[Config]:
@@ -86,7 +89,7 @@ def http_connection_manager(
     hcm = typed(
         T_HCM,
         stat_prefix=stat_prefix,
-        http_filters=[*filters, FAULT, ROUTER],
+        http_filters=[*filters, FAULT, CORS, ROUTER],
         access_log=_access_log(access_log),
         generate_request_id=True,
         # Istio's sidecars keep the caller's x-request-id so one id follows the whole call tree.

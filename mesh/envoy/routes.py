@@ -7,15 +7,27 @@ from mesh.envoy.common import (
     FAULT_FILTER,
     T_FAULT,
     T_PREVIOUS_HOSTS,
+    T_PREVIOUS_PRIORITIES,
     T_ROUTE,
     Config,
     duration,
     outbound_cluster,
     typed,
 )
+from mesh.envoy.route_options import (
+    CORS_FILTER,
+    consistent_hash,
+    cors_policy,
+    extend_headers,
+    hash_policy,
+    header_operations,
+    mirror_policy,
+    service_hash,
+)
 from mesh.istio.hosts import intersection, is_wildcard
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import (
+    Destination,
     Gateway,
     HTTPFaultInjection,
     HTTPMatchRequest,
@@ -35,16 +47,25 @@ def _where(vs: VirtualService, index: int, field: str) -> str:
     return f"VirtualService {vs.metadata.namespace}/{vs.metadata.name}: spec.http[{index}].{field}"
 
 
-def retry_policy(retries: HTTPRetry | None) -> Config | None:
+_PREVIOUS_PRIORITIES = {
+    "name": "envoy.retry_priorities.previous_priorities",
+    "typed_config": typed(T_PREVIOUS_PRIORITIES, update_frequency=2),
+}
+
+
+def retry_policy(retries: HTTPRetry | None, consistent_hash: bool = False) -> Config | None:
+    """retry.ConvertPolicy. With a consistent hash the retry may not move to another host
+    (no previous_hosts predicate): it would defeat the hash."""
     base: Config = {
         "num_retries": 2,
         "retry_on": DEFAULT_RETRY_ON,
         "host_selection_retry_max_attempts": 5,
-        "retry_host_predicate": [
+    }
+    if not consistent_hash:
+        base["retry_host_predicate"] = [
             {"name": "envoy.retry_host_predicates.previous_hosts",
              "typed_config": typed(T_PREVIOUS_HOSTS)}
-        ],
-    }  # fmt: skip
+        ]  # fmt: skip
     if retries is None:
         return base
     if retries.attempts <= 0:
@@ -61,6 +82,9 @@ def retry_policy(retries: HTTPRetry | None) -> Config | None:
             base["retriable_status_codes"] = codes
     if retries.perTryTimeout is not None:
         base["per_try_timeout"] = duration(retries.perTryTimeout)
+    if retries.retryRemoteLocalities:
+        # One locality here, so it changes nothing; istiod sets it all the same.
+        base["retry_priority"] = _PREVIOUS_PRIORITIES
     return base
 
 
@@ -127,42 +151,77 @@ def _route_match(match: HTTPMatchRequest | None) -> Config:
     return out
 
 
-def _destinations(
-    config: MeshConfig, topology: Topology, vs: VirtualService, index: int, http: HTTPRoute
-) -> Config:
-    targets = []
-    for number, dest in enumerate(http.route):
-        host = fqdn(dest.destination.host, vs.metadata.namespace)
-        where = _where(vs, index, f"route[{number}].destination")
-        if host not in topology.service_hosts():
-            raise IstioConfigError(f"{where}.host: {dest.destination.host!r} is not a mesh service")
-        port = dest.destination.port
-        if port is not None and port.number != SERVICE_PORT:
+def _checked_cluster(
+    config: MeshConfig, topology: Topology, destination: Destination, namespace: str, where: str
+) -> str:
+    host = fqdn(destination.host, namespace)
+    if host not in topology.service_hosts():
+        raise IstioConfigError(f"{where}.host: {destination.host!r} is not a mesh service")
+    port = destination.port
+    if port is not None and port.number != SERVICE_PORT:
+        raise IstioConfigError(
+            f"{where}.port.number: {host} has no port {port.number} (only {SERVICE_PORT})"
+        )
+    subset = destination.subset
+    if subset is not None:
+        rule = destination_rule_for(config, host)
+        if rule is None or subset not in {s.name for s in rule.spec.subsets}:
             raise IstioConfigError(
-                f"{where}.port.number: {host} has no port {port.number} (only {SERVICE_PORT})"
+                f"{where}.subset: no DestinationRule for {host} defines subset {subset!r}"
             )
-        subset = dest.destination.subset
-        if subset is not None:
-            rule = destination_rule_for(config, host)
-            if rule is None or subset not in {s.name for s in rule.spec.subsets}:
-                raise IstioConfigError(
-                    f"{where}.subset: no DestinationRule for {host} defines subset {subset!r}"
-                )
-        targets.append((outbound_cluster(host, subset), dest.weight or 0))
-    # istiod (route.go translateRoute): one destination takes everything whatever its weight;
-    # of several, those with weight 0 are left out and the rest split by weight, any total.
-    if len(targets) == 1:
-        return {"cluster": targets[0][0]}
-    clusters = [{"name": name, "weight": weight} for name, weight in targets if weight > 0]
-    return {"weighted_clusters": {"clusters": clusters}}
+    return outbound_cluster(host, subset)
+
+
+def _destinations(
+    config: MeshConfig, topology: Topology, vs: VirtualService, index: int, http: HTTPRoute,
+    route_headers: Config,
+) -> Config:  # fmt: skip
+    """istiod's translateRoute for `route`: one destination takes everything whatever its
+    weight; of several, those with weight 0 are left out and the rest split by weight, any
+    total. Destination headers and consistent-hash policies come along."""
+    namespace = vs.metadata.namespace
+    hashes: list[Config] = []
+    clusters: list[Config] = []
+    for number, dest in enumerate(http.route):
+        where = _where(vs, index, f"route[{number}].destination")
+        cluster = _checked_cluster(config, topology, dest.destination, namespace, where)
+        if len(http.route) > 1 and not dest.weight:
+            continue
+        hashing = hash_policy(consistent_hash(config, dest.destination, namespace))
+        hashes += [hashing] if hashing else []
+        headers = header_operations(dest.headers)
+        if len(http.route) == 1:
+            extend_headers(route_headers, headers)
+            action: Config = {"cluster": cluster}
+        else:
+            clusters.append({"name": cluster, "weight": dest.weight, **headers})
+    if clusters:
+        action = {"weighted_clusters": {"clusters": clusters}}
+    if hashes:
+        action["hash_policy"] = hashes
+    return action
+
+
+def _mirror(config: MeshConfig, topology: Topology, vs: VirtualService, index: int,
+            http: HTTPRoute) -> list[Config]:  # fmt: skip
+    if http.mirror is None:
+        return []
+    where = _where(vs, index, "mirror")
+    cluster = _checked_cluster(config, topology, http.mirror, vs.metadata.namespace, where)
+    policy = mirror_policy(cluster, http.mirrorPercentage)
+    return [policy] if policy else []
 
 
 def _routes_of(config: MeshConfig, topology: Topology, vs: VirtualService) -> list[Config]:
     routes = []
     for index, http in enumerate(vs.spec.http):
-        action = _destinations(config, topology, vs, index, http)
+        headers = header_operations(http.headers)
+        action = _destinations(config, topology, vs, index, http, headers)
         action["timeout"] = duration(http.timeout) if http.timeout else "0s"  # Istio: no timeout
-        if (retry := retry_policy(http.retries)) is not None:
+        if mirrors := _mirror(config, topology, vs, index, http):
+            action["request_mirror_policies"] = mirrors
+        hashed = len(http.route) == 1 and "hash_policy" in action
+        if (retry := retry_policy(http.retries, consistent_hash=hashed)) is not None:
             action["retry_policy"] = retry
         for number, match in enumerate(http.match or [None]):
             if http.rewrite is not None and http.rewrite.uri is not None:
@@ -178,8 +237,14 @@ def _routes_of(config: MeshConfig, topology: Topology, vs: VirtualService) -> li
                 "route": action,
                 "decorator": {"operation": f"{vs.metadata.name}.{vs.metadata.namespace}:{index}"},
             }
+            route.update(headers)
+            per_filter: Config = {}
             if http.fault is not None:
-                route["typed_per_filter_config"] = {FAULT_FILTER: fault_config(http.fault)}
+                per_filter[FAULT_FILTER] = fault_config(http.fault)
+            if http.corsPolicy is not None:
+                per_filter[CORS_FILTER] = cors_policy(http.corsPolicy)
+            if per_filter:
+                route["typed_per_filter_config"] = per_filter
             routes.append(route)
             if _catches_all(route["match"]):
                 # As istiod: nothing after a route that matches every request is reachable,
@@ -237,14 +302,11 @@ def sidecar_route_config(config: MeshConfig, topology: Topology, host: str) -> C
     if bound:
         routes = _routes_of(config, topology, bound[0])
     else:  # no VirtualService: Istio's default route to every endpoint of the service
-        routes = [
-            {
-                "name": "default",
-                "match": {"prefix": "/"},
-                "route": {"cluster": outbound_cluster(host), "timeout": "0s",
-                          "retry_policy": retry_policy(None)},
-            }
-        ]  # fmt: skip
+        action: Config = {"cluster": outbound_cluster(host), "timeout": "0s",
+                          "retry_policy": retry_policy(None)}  # fmt: skip
+        if hashing := hash_policy(service_hash(config, host)):
+            action["hash_policy"] = [hashing]
+        routes = [{"name": "default", "match": {"prefix": "/"}, "route": action}]
     name = outbound_cluster(host)
     return typed(
         T_ROUTE,

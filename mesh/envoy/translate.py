@@ -23,8 +23,8 @@ from mesh.envoy.listeners import gateway_listener, inbound_listener, outbound_li
 from mesh.envoy.routes import gateway_route_config, sidecar_route_config
 from mesh.envoy.security import jwt_filter, selects
 from mesh.istio.loader import IstioConfigError, MeshConfig
-from mesh.istio.models import Gateway
-from mesh.topology import Ingress, Proxy, Topology, Workload
+from mesh.istio.models import Gateway, PeerAuthentication
+from mesh.topology import SERVICE_PORT, Ingress, Proxy, Topology, Workload
 
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide PeerAuthentication and policies live
 
@@ -53,21 +53,27 @@ class Paths:
 
 
 def mtls_mode(config: MeshConfig, workload: Workload) -> str:
-    """Most specific PeerAuthentication wins: workload selector, namespace, then mesh root."""
-    candidates = []
-    for pa in config.peer_authentications:
+    """The app port's mode, composed as istiod composes it (ComposePeerAuthentication): one
+    policy per scope, the oldest (first applied); mesh root, then namespace, then workload
+    selector, each UNSET keeping the mode from above; then the workload policy's
+    `portLevelMtls` entry for the app port, if any (UNSET keeps the workload's mode)."""
+    scopes: dict[int, PeerAuthentication] = {}  # 0 workload, 1 namespace, 2 mesh root
+    for pa in config.peer_authentications:  # applied order: oldest first
         labels = pa.spec.selector.matchLabels if pa.spec.selector else None
         if labels and pa.metadata.namespace == ROOT_NAMESPACE:
             continue  # istiod ignores a workload selector on a mesh-wide policy
-        if not selects(labels, pa.metadata.namespace, workload, ROOT_NAMESPACE):
-            continue
-        mode = pa.spec.mtls.mode if pa.spec.mtls else "UNSET"
-        rank = 0 if labels else 1 if pa.metadata.namespace == workload.namespace else 2
-        candidates.append((rank, pa.metadata.name, mode))
-    for _, _, mode in sorted(candidates):
-        if mode != "UNSET":
-            return mode
-    return "PERMISSIVE"  # Istio's default
+        if selects(labels, pa.metadata.namespace, workload, ROOT_NAMESPACE):
+            rank = 0 if labels else 1 if pa.metadata.namespace == workload.namespace else 2
+            scopes.setdefault(rank, pa)
+    mode = "PERMISSIVE"  # Istio's default
+    for rank in (2, 1, 0):
+        policy = scopes.get(rank)
+        if policy is not None and policy.spec.mtls and policy.spec.mtls.mode != "UNSET":
+            mode = policy.spec.mtls.mode
+    ports = scopes[0].spec.portLevelMtls if 0 in scopes else None
+    port = (ports or {}).get(SERVICE_PORT)
+    # Another port has no listener here; istiod gives it a filter chain nothing reaches.
+    return port.mode if port is not None and port.mode != "UNSET" else mode
 
 
 def _app_cluster(workload: Workload) -> Config:

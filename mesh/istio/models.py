@@ -98,9 +98,52 @@ class Destination(Strict):
     port: PortSelector | None = None
 
 
+class HeaderOperations(Strict):
+    set: dict[str, str] = Field(default_factory=dict)
+    add: dict[str, str] = Field(default_factory=dict)
+    remove: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> HeaderOperations:
+        for name, value in (*self.set.items(), *self.add.items()):
+            if name.lower() in (":authority", "host"):
+                raise ValueError(f"{name}: rewriting the authority is not supported in local mode")
+            if any((ord(c) < 0x20 and c != "\t") or ord(c) == 0x7F for c in value):
+                raise ValueError(f"header value configuration {value} is invalid")
+            if "%" in value.replace("%%", ""):
+                raise ValueError(f"{name}: Envoy's %COMMAND% header values are not supported")
+        for name in (*self.set, *self.add, *self.remove):
+            if not name:
+                raise ValueError("header name cannot be empty")
+            if name.startswith(":") and name.lower() != ":authority":
+                raise ValueError(f'invalid header "{name}": header cannot have ":" prefix')
+        return self
+
+
+def _no_host(names: list[str]) -> None:
+    """ValidateHTTPHeaderOperationName: Host may be set on requests only, never removed."""
+    for name in names:
+        if name.lower() == "host":
+            raise ValueError(f'invalid header "{name}": cannot set Host header')
+
+
+class Headers(Strict):
+    request: HeaderOperations | None = None
+    response: HeaderOperations | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> Headers:
+        if self.request is not None:
+            _no_host(self.request.remove)
+        if self.response is not None:
+            _no_host([*self.response.set, *self.response.add, *self.response.remove])
+        return self
+
+
 class HTTPRouteDestination(Strict):
     destination: Destination
     weight: int | None = Field(default=None, ge=0)
+    headers: Headers | None = None
 
 
 class HTTPRewrite(Strict):
@@ -129,6 +172,7 @@ class HTTPRetry(Strict):
     attempts: int = Field(ge=0)
     perTryTimeout: Duration | None = None
     retryOn: str | None = None
+    retryRemoteLocalities: bool | None = None
 
     @model_validator(mode="after")
     def _as_istio_validates(self) -> HTTPRetry:
@@ -168,22 +212,35 @@ class HTTPFaultInjection(Strict):
         return self
 
 
+class CorsPolicy(Strict):
+    allowOrigins: list[StringMatch] = Field(default_factory=list)
+    allowMethods: list[str] = Field(default_factory=list)
+    allowHeaders: list[str] = Field(default_factory=list)
+    exposeHeaders: list[str] = Field(default_factory=list)
+    maxAge: Duration | None = None
+    allowCredentials: bool | None = None
+    unmatchedPreflights: Literal["UNSPECIFIED", "FORWARD", "IGNORE"] = "UNSPECIFIED"
+
+
 class HTTPRoute(Strict):
     name: str | None = None
     match: list[HTTPMatchRequest] = Field(default_factory=list)
     route: list[HTTPRouteDestination] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _some_weight(self) -> HTTPRoute:
-        """validateHTTPRouteDestinations: of several destinations, one must carry weight."""
-        if len(self.route) > 1 and not sum(d.weight or 0 for d in self.route):
-            raise ValueError("total destination weight = 0")
-        return self
-
     rewrite: HTTPRewrite | None = None
     timeout: Duration | None = None
     retries: HTTPRetry | None = None
     fault: HTTPFaultInjection | None = None
+    mirror: Destination | None = None
+    mirrorPercentage: Percent | None = None
+    headers: Headers | None = None
+    corsPolicy: CorsPolicy | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> HTTPRoute:
+        """validateHTTPRouteDestinations: of several destinations, one must carry weight."""
+        if len(self.route) > 1 and not sum(d.weight or 0 for d in self.route):
+            raise ValueError("total destination weight = 0")
+        return self
 
 
 class VirtualServiceSpec(Strict):
@@ -245,8 +302,56 @@ class OutlierDetection(Strict):
     maxEjectionPercent: int | None = Field(default=None, ge=0, le=100)
 
 
+class HTTPCookie(Strict):
+    name: str
+    path: str | None = None
+    ttl: Duration | None = None
+
+
+class RingHash(Strict):
+    minimumRingSize: int = Field(default=0, ge=0)
+
+
+class Maglev(Strict):
+    tableSize: int = Field(default=0, ge=0)
+
+
+class ConsistentHashLB(Strict):
+    httpHeaderName: str | None = None
+    httpCookie: HTTPCookie | None = None
+    useSourceIp: bool | None = None
+    httpQueryParameterName: str | None = None
+    ringHash: RingHash | None = None
+    maglev: Maglev | None = None
+
+    @model_validator(mode="after")
+    def _one_key_one_algorithm(self) -> ConsistentHashLB:
+        """Both are protobuf oneofs: at most one hash key, at most one of ringHash/maglev."""
+        keys = (self.httpHeaderName, self.httpCookie, self.useSourceIp, self.httpQueryParameterName)
+        if sum(k is not None for k in keys) > 1:
+            raise ValueError(
+                "set only one of httpHeaderName, httpCookie, useSourceIp, httpQueryParameterName"
+            )
+        if self.ringHash is not None and self.maglev is not None:
+            raise ValueError("set only one of ringHash or maglev")
+        return self
+
+
 class LoadBalancerSettings(Strict):
-    simple: Literal["ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "UNSPECIFIED"]
+    # LEAST_CONN is Istio's deprecated name for LEAST_REQUEST.
+    simple: (
+        Literal["ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM", "UNSPECIFIED"] | None
+    ) = None
+    consistentHash: ConsistentHashLB | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _consistent_hash_wins(cls, data: object) -> object:
+        """A protobuf oneof that istio decodes leniently: given both, istiod uses the
+        consistent hash whatever the order (tests/conformance has such cases)."""
+        if isinstance(data, dict) and "simple" in data and "consistentHash" in data:
+            return {k: v for k, v in data.items() if k != "simple"}
+        return data
 
 
 class ClientTLSSettings(Strict):
@@ -302,11 +407,46 @@ class PeerAuthenticationMTLS(Strict):
 class PeerAuthenticationSpec(Strict):
     selector: WorkloadSelector | None = None
     mtls: PeerAuthenticationMTLS | None = None
+    # Workload (container) port -> mode; in local mode only the app port, 8080, has a
+    # listener. A null or empty entry is UNSET: the workload's mode.
+    portLevelMtls: dict[int, PeerAuthenticationMTLS | None] | None = None
+
+    @model_validator(mode="after")
+    def _as_istio_validates(self) -> PeerAuthenticationSpec:
+        """ValidatePeerAuthentication on portLevelMtls."""
+        if self.portLevelMtls is None:
+            return self
+        if not self.portLevelMtls:
+            raise ValueError(
+                "portLevelMtls: port level mTLS, if defined, must have at least one element"
+            )
+        if self.selector is None or not self.selector.matchLabels:
+            raise ValueError(
+                "portLevelMtls: mesh/namespace peer authentication cannot have port level mTLS"
+            )
+        if any(not 1 <= port <= 65535 for port in self.portLevelMtls):
+            raise ValueError("portLevelMtls: port must be in range 1..65535")
+        return self
+
+
+NonEmpty = Annotated[str, Field(min_length=1)]
+
+
+class JWTHeader(Strict):
+    """A header the token is read from (Envoy's from_headers), `prefix` stripped first."""
+
+    name: NonEmpty
+    prefix: str = ""
 
 
 class JWTRule(Strict):
     issuer: str
     jwksUri: str
+    # A token's `aud` must contain one of these (Envoy's audiences; otherwise Envoy's 403).
+    audiences: list[NonEmpty] = Field(default_factory=list)
+    # Where the token is read from; either replaces the default, `Authorization: Bearer`.
+    fromHeaders: list[JWTHeader] = Field(default_factory=list)
+    fromParams: list[NonEmpty] = Field(default_factory=list)
     forwardOriginalToken: bool = False
     # The verified payload, base64url, in this request header for the app (Envoy's
     # forward_payload_header); jwt_authn removes any client-sent value of it first.

@@ -84,6 +84,8 @@ def _retries(draw: st.DrawFn) -> Doc:
     retries: Doc = {"attempts": draw(st.integers(0, 5))}
     if draw(st.booleans()):
         retries["perTryTimeout"] = draw(_duration)
+    if draw(st.integers(0, 3)) == 0:
+        retries["retryRemoteLocalities"] = draw(st.booleans())
     if draw(st.booleans()):
         retries["retryOn"] = ",".join(draw(st.lists(st.sampled_from(RETRY_ON), min_size=1,
                                                     max_size=3, unique=True)))  # fmt: skip
@@ -121,7 +123,63 @@ def _http_route(draw: st.DrawFn, host: str) -> Doc:
         route["retries"] = draw(_retries())
     if draw(st.integers(0, 2)) == 0:
         route["fault"] = draw(_fault())
+    if draw(st.integers(0, 3)) == 0:
+        route["headers"] = draw(_headers())
+    if draw(st.integers(0, 4)) == 0:
+        route["mirror"] = {"host": draw(st.sampled_from(HOSTS))}
+        if draw(st.booleans()):
+            route["mirror"]["subset"] = draw(st.sampled_from(SUBSETS))
+        if draw(st.booleans()):
+            route["mirrorPercentage"] = {"value": draw(_percent)}
+    if draw(st.integers(0, 4)) == 0:
+        route["corsPolicy"] = draw(_cors())
     return route
+
+
+_header_op_names = st.sampled_from(("x-canary", "x-shop", "cache-control", ":path", "Host"))
+
+
+@st.composite
+def _header_operations(draw: st.DrawFn) -> Doc:
+    ops: Doc = {}
+    values = st.sampled_from(("v2", "no-store", "1"))
+    names = _header_op_names.filter(lambda n: n != "Host")  # a Host rewrite is refused
+    if draw(st.booleans()):
+        ops["set"] = draw(st.dictionaries(names, values, min_size=1, max_size=2))
+    if draw(st.booleans()):
+        ops["add"] = draw(st.dictionaries(names, values, min_size=1, max_size=2))
+    if draw(st.booleans()):
+        ops["remove"] = draw(st.lists(_header_op_names, min_size=1, max_size=2, unique=True))
+    return ops
+
+
+@st.composite
+def _headers(draw: st.DrawFn) -> Doc:
+    headers: Doc = {}
+    for side in ("request", "response"):
+        if draw(st.booleans()):
+            headers[side] = draw(_header_operations())
+    return headers
+
+
+@st.composite
+def _cors(draw: st.DrawFn) -> Doc:
+    cors: Doc = {}
+    if draw(st.booleans()):
+        origins = st.sampled_from(({"exact": "https://shop.example"}, {"prefix": "https://"},
+                                   {"regex": "https://.*[.]example"}))  # fmt: skip
+        cors["allowOrigins"] = draw(st.lists(origins, min_size=1, max_size=2))
+    for key, values in (("allowMethods", ("GET", "POST")), ("allowHeaders", ("x-canary",)),
+                        ("exposeHeaders", ("x-request-id",))):  # fmt: skip
+        if draw(st.booleans()):
+            cors[key] = list(values)
+    if draw(st.booleans()):
+        cors["maxAge"] = draw(st.sampled_from(("24h", "1m", "10s")))
+    if draw(st.booleans()):
+        cors["allowCredentials"] = draw(st.booleans())
+    if draw(st.integers(0, 2)) == 0:
+        cors["unmatchedPreflights"] = draw(st.sampled_from(("FORWARD", "IGNORE")))
+    return cors
 
 
 @st.composite
@@ -165,9 +223,29 @@ def _traffic_policy(draw: st.DrawFn) -> Doc:
         _optional(draw, outlier, "maxEjectionPercent", st.integers(0, 100))
         policy["outlierDetection"] = outlier
     if draw(st.booleans()):
-        simple = st.sampled_from(("ROUND_ROBIN", "LEAST_REQUEST", "RANDOM", "UNSPECIFIED"))
+        simple = st.sampled_from(
+            ("ROUND_ROBIN", "LEAST_REQUEST", "LEAST_CONN", "RANDOM", "UNSPECIFIED")
+        )
         policy["loadBalancer"] = {"simple": draw(simple)}
+    elif draw(st.integers(0, 2)) == 0:
+        policy["loadBalancer"] = {"consistentHash": draw(_consistent_hash())}
     return policy
+
+
+@st.composite
+def _consistent_hash(draw: st.DrawFn) -> Doc:
+    keys: tuple[Doc, ...] = (
+        {"httpHeaderName": "x-user"}, {"useSourceIp": True},
+        {"httpCookie": {"name": "shop", "ttl": "10s"}}, {"httpCookie": {"name": "s", "path": "/"}},
+        {"httpQueryParameterName": "user"},
+    )  # fmt: skip
+    key = draw(st.sampled_from(keys))
+    algorithms: tuple[Doc, ...] = (
+        {}, {"ringHash": {"minimumRingSize": 2048}}, {"maglev": {"tableSize": 65537}},
+        {"ringHash": {}},
+    )  # fmt: skip
+    algorithm = draw(st.sampled_from(algorithms))
+    return {**key, **algorithm}
 
 
 @st.composite
@@ -297,10 +375,17 @@ _MISTAKES: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
         (("spec", "http", 0, "retries"), {"attempts": 0, "perTryTimeout": "1s"}),
         (("spec", "http", 0, "retries"), {"attempts": 2, "retryOn": "bogus-policy"}),
         (("spec", "http", 0, "route", 0, "weight"), -1),
+        (("spec", "http", 0, "match"), [{"uri": {"exact": "/orders", "prefix": "/o"}}]),
+        (("spec", "http", 0, "match"), [{"headers": {"x-canary": {"regex": "(?=v2)"}}}]),
+        (("spec", "http", 0, "headers"), {"response": {"set": {"Host": "shop"}}}),
     ],
     "DestinationRule": [
         (("spec", "trafficPolicy", "connectionPool"), {}),
         (("spec", "trafficPolicy", "outlierDetection"), {"maxEjectionPercent": 101}),
+        (
+            ("spec", "trafficPolicy", "loadBalancer"),
+            {"simple": "RANDOM", "consistentHash": {"useSourceIp": True}},
+        ),
     ],
 }
 

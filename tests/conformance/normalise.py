@@ -59,6 +59,7 @@ def retry_behaviour(policy: Config | None) -> Config | None:
             policy.get("host_selection_retry_max_attempts", 0)
         ),
         "retry_host_predicate": sorted(p["name"] for p in predicates),
+        "retry_priority": policy.get("retry_priority"),
     }
 
 
@@ -87,6 +88,54 @@ def _weights(route: Config) -> dict[str, int]:
     return {c["name"]: int(_bool_int(c.get("weight", 0))) for c in clusters}
 
 
+def _header_ops(entry: Config) -> Config:
+    """Header mutations: (name, value, append action) in order, and removals."""
+    out: Config = {}
+    for key in ("request_headers_to_add", "response_headers_to_add"):
+        out[key] = [
+            (h["header"]["key"], h["header"].get("value", ""),
+             h.get("append_action", "APPEND_IF_EXISTS_OR_ADD"))
+            for h in entry.get(key, [])
+        ]  # fmt: skip
+    for key in ("request_headers_to_remove", "response_headers_to_remove"):
+        out[key] = list(entry.get(key, []))
+    return out
+
+
+def _cluster_headers(route: Config) -> dict[str, Config]:
+    clusters = route.get("weighted_clusters", {}).get("clusters", [])
+    return {c["name"]: _header_ops(c) for c in clusters}
+
+
+def _mirrors(route: Config) -> list[Config]:
+    return [
+        {"cluster": m["cluster"],
+         "fraction": fraction(m.get("runtime_fraction", {}).get("default_value")),
+         "trace_sampled": _bool(m.get("trace_sampled", True)),
+         "disable_shadow_host_suffix_append": bool(m.get("disable_shadow_host_suffix_append"))}
+        for m in route.get("request_mirror_policies", [])
+    ]  # fmt: skip
+
+
+def _hash(policy: Config) -> Config:
+    if "cookie" in policy:
+        cookie = dict(policy["cookie"])
+        cookie["ttl"] = _duration(cookie.get("ttl"))
+        return {"cookie": cookie}
+    return policy
+
+
+def _cors(policy: Config | None) -> Config | None:
+    if policy is None:
+        return None
+    out = {k: v for k, v in policy.items() if k not in ("@type", "filter_enabled")}
+    out["filter_enabled"] = fraction(policy.get("filter_enabled", {}).get("default_value"))
+    for key in ("allow_credentials", "forward_not_matching_preflights"):
+        if key in out:
+            out[key] = _bool(out[key])
+    return out
+
+
 def _bool_int(value: Any) -> int:
     return int(value["value"]) if isinstance(value, dict) else int(value)
 
@@ -102,8 +151,13 @@ def route_behaviour(entry: Config) -> Config:
     out["timeout"] = _duration(action.get("timeout"))
     out["prefix_rewrite"] = action.get("prefix_rewrite")
     out["retry"] = retry_behaviour(action.get("retry_policy"))
-    fault = entry.get("typed_per_filter_config", {}).get("envoy.filters.http.fault")
-    out["fault"] = _fault(fault)
+    per_filter = entry.get("typed_per_filter_config", {})
+    out["fault"] = _fault(per_filter.get("envoy.filters.http.fault"))
+    out["cors"] = _cors(per_filter.get("envoy.filters.http.cors"))
+    out["headers"] = _header_ops(entry)
+    out["cluster_headers"] = _cluster_headers(action)
+    out["mirrors"] = _mirrors(action)
+    out["hash_policy"] = [_hash(h) for h in action.get("hash_policy", [])]
     return out
 
 
@@ -159,6 +213,11 @@ def cluster_behaviour(cluster: Config) -> Config:
     outlier = cluster.get("outlier_detection")
     return {
         "lb_policy": cluster.get("lb_policy", "ROUND_ROBIN"),
+        "lb_config": {
+            k: {name: _bool_int(v) for name, v in cluster[k].items()}
+            for k in ("ring_hash_lb_config", "maglev_lb_config", "least_request_lb_config")
+            if k in cluster
+        },
         "connect_timeout": _duration(cluster.get("connect_timeout")),
         "circuit_breakers": thresholds,
         "panic_threshold": _percent(

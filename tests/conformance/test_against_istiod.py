@@ -122,6 +122,96 @@ spec:
   - from: [{source: {notNamespaces: [meshmart, istio-system]}}]
     when: [{key: "request.headers[x-debug]", values: ["*"]}]
 """,
+    # Two providers of one issuer on order-service: the proxy's namespace before the root's,
+    # applied order within each, then by issuer; the catalog rule's issuer sorts first.
+    "jwtRules audiences, fromHeaders and fromParams; several providers on one proxy": """
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: mesh-wide-audience, namespace: istio-system}
+spec:
+  jwtRules:
+  - issuer: meshmart-user-service
+    jwksUri: http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json
+    audiences: [meshmart-mesh]
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: order-audiences, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: order-service}}
+  jwtRules:
+  - issuer: meshmart-user-service
+    jwksUri: http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json
+    audiences: [meshmart-orders, meshmart-shop, meshmart-orders]
+    fromHeaders: [{name: x-meshmart-token, prefix: "Token "}, {name: x-raw-token, prefix: ""}]
+    fromParams: [token]
+    forwardOriginalToken: true
+---
+apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: catalog-from-params, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: catalog-service}}
+  jwtRules:
+  - issuer: a-partner
+    jwksUri: http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json
+    fromParams: [access_token, jwt]
+    fromHeaders: []
+    audiences: []
+""",
+    # Namespace STRICT (the default set). istiod takes one policy per scope, the oldest, and
+    # portLevelMtls only from a workload policy outside the root namespace.
+    "portLevelMtls on the app port, on another port, UNSET and ignored": """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: catalog-app-port-permissive, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: catalog-service}}
+  portLevelMtls:
+    8080: {mode: PERMISSIVE}
+    9090: {mode: STRICT}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: order-v1-other-port-only, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: order-service, version: v1}}
+  mtls: {mode: PERMISSIVE}
+  portLevelMtls: {9090: {mode: STRICT}, "15000": {mode: STRICT}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: order-v2-unset-port, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: order-service, version: v2}}
+  mtls: {mode: PERMISSIVE}
+  portLevelMtls: {8080: {}}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: user-ignored-in-root, namespace: istio-system}
+spec:
+  selector: {matchLabels: {app: user-service}}
+  portLevelMtls: {8080: {mode: PERMISSIVE}}
+""",
+    # z-older is applied (created) first: it wins over a-newer although its name sorts last,
+    # and its UNSET takes the namespace's STRICT, not a-newer's PERMISSIVE.
+    "the oldest workload PeerAuthentication wins, its UNSET port from the namespace": """
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: z-older, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: user-service}}
+  portLevelMtls: {8080: null}
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: a-newer, namespace: meshmart}
+spec:
+  selector: {matchLabels: {app: user-service}}
+  mtls: {mode: PERMISSIVE}
+  portLevelMtls: {8080: {mode: PERMISSIVE}}
+""",
 }
 
 
@@ -465,3 +555,86 @@ def test_peer_authentication_sets_the_inbound_mtls_mode_as_istiod_does(
                 differences.append(f"{case} / {workload.name}: istiod {theirs}, local {ours}")
     assert strict >= 100
     assert not differences, "\n".join(differences[:10])
+
+
+def test_jwt_authn_matches_istiods_in_every_case(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """The jwt_authn filter of every proxy in every case, not only the default set's: several
+    providers on one proxy (their order and requirements), audiences and token locations."""
+    differences, several = [], 0
+    for case in istiod:
+        for proxy in topology.proxies:
+            configs = _jwt_configs(istiod[case][proxy.name]["listeners"])
+            theirs = {_canonical(normalise.jwt_behaviour(c)) for c in configs}
+            ours = {
+                _canonical(normalise.jwt_behaviour(c))
+                for c in _jwt_configs(local[case][proxy.name].listeners)
+            }
+            several += any(len(c.get("providers", {})) > 1 for c in configs)
+            if ours != theirs:
+                differences.append(f"{case} / {proxy.name}:\n  istiod: {theirs}\n  local:  {ours}")
+    assert several >= 5, "no case puts several providers on one proxy"
+    assert not differences, "\n".join(differences[:5])
+
+
+_JWKS = "http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json"
+# pkg/config/validation ValidatePeerAuthentication and validateJwtRule, one row per check
+# (refused) or per edge istio accepts; each document alone over the default set.
+SECURITY_VALIDATION = {
+    "portLevelMtls without a selector": ("refused", "spec: {portLevelMtls: {8080: {}}}"),
+    "portLevelMtls with an empty selector": (
+        "refused", "spec: {selector: {matchLabels: {}}, portLevelMtls: {8080: {}}}"),
+    "an empty portLevelMtls": (
+        "refused", "spec: {selector: {matchLabels: {app: x}}, portLevelMtls: {}}"),
+    "port 0": ("refused", "spec: {selector: {matchLabels: {app: x}}, portLevelMtls: {0: {}}}"),
+    "port 65536": (
+        "refused", "spec: {selector: {matchLabels: {app: x}}, portLevelMtls: {65536: {}}}"),
+    "a port as a string, a null entry": ("accepted", (
+        "spec: {selector: {matchLabels: {app: x}}, portLevelMtls: {'8080': null, 9: {}}}")),
+    "an empty audience": ("refused", f"spec: {{jwtRules: [{{issuer: i, jwksUri: '{_JWKS}', "
+                                     "audiences: ['']}]}"),
+    "a header location without a name": (
+        "refused", f"spec: {{jwtRules: [{{issuer: i, jwksUri: '{_JWKS}', "
+                   "fromHeaders: [{prefix: 'Bearer '}]}]}"),
+    "a null header location": (
+        "refused", f"spec: {{jwtRules: [{{issuer: i, jwksUri: '{_JWKS}', fromHeaders: [null]}}]}}"),
+    "an empty query parameter": (
+        "refused", f"spec: {{jwtRules: [{{issuer: i, jwksUri: '{_JWKS}', fromParams: ['']}}]}}"),
+    "empty lists, a repeated audience": (
+        "accepted", f"spec: {{jwtRules: [{{issuer: i, jwksUri: '{_JWKS}', audiences: [a, a], "
+                    "fromHeaders: [], fromParams: []}]}"),
+}  # fmt: skip
+
+
+def _security_document(index: int, spec: str) -> str:
+    kind = "PeerAuthentication" if "portLevelMtls" in spec else "RequestAuthentication"
+    return (
+        f"apiVersion: security.istio.io/v1\nkind: {kind}\n"
+        f"metadata: {{name: security-{index}, namespace: meshmart}}\n{spec}\n"
+    )
+
+
+def test_security_fields_are_validated_as_istio_validates_them(
+    topology: Topology, tmp_path: Path
+) -> None:
+    """portLevelMtls, audiences, fromHeaders and fromParams: istio's validation and local
+    mode's give the verdict the table expects, row by row."""
+    texts = {
+        row: _text(*DEFAULT_FILES, extra=_security_document(index, spec))
+        for index, (row, (_, spec)) in enumerate(SECURITY_VALIDATION.items())
+    }
+    theirs = oracle.run(
+        oracle.build(), [oracle.Case(row, text, topology) for row, text in texts.items()], tmp_path
+    )
+    verdicts = []
+    for row, text in texts.items():
+        try:
+            _local(text, topology)
+            ours = "accepted"
+        except IstioConfigError:
+            ours = "refused"
+        verdicts.append((row, "refused" if theirs[row].rejected else "accepted", ours))
+    assert verdicts == [(row, e, e) for row, (e, _) in SECURITY_VALIDATION.items()]

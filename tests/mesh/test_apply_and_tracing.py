@@ -75,18 +75,19 @@ async def test_apply_90_10_splits_traffic_live(
 
 
 def test_apply_rejects_unsupported_config_and_changes_nothing(mesh: Mesh, tmp_path: Path) -> None:
-    bad = tmp_path / "mirror.yaml"
+    bad = tmp_path / "redirect.yaml"
     bad.write_text(
         "apiVersion: networking.istio.io/v1\nkind: VirtualService\n"
         "metadata: {name: order-service, namespace: meshmart}\n"
         "spec:\n  hosts: [order-service]\n  http:\n"
         "  - route: [{destination: {host: order-service, subset: v1}}]\n"
-        "    mirror: {host: order-service, subset: v2}\n"
+        "    redirect: {uri: /elsewhere}\n"
     )
     before = (mesh.run_dir / "mesh" / "applied.yaml").read_text()
     result = mesh.meshmart("apply", "-f", str(bad))
     assert result.returncode == 1
-    assert "mirror.yaml" in result.stderr and "spec.http.0.mirror: not supported" in result.stderr
+    assert "redirect.yaml" in result.stderr
+    assert "spec.http.0.redirect: not supported" in result.stderr
     assert (mesh.run_dir / "mesh" / "applied.yaml").read_text() == before
 
 

@@ -223,8 +223,9 @@ def test_authorization_policy_becomes_rbac_on_spiffe_principals() -> None:
         "spiffe://cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account",
         "spiffe://cluster.local/ns/meshmart/sa/order-service",
     }
-    assert [f["name"] for f in filters][-2:] == [
+    assert [f["name"] for f in filters][-3:] == [  # istiod's order
         "envoy.filters.http.fault",
+        "envoy.filters.http.cors",
         "envoy.filters.http.router",
     ]
 
@@ -288,8 +289,8 @@ def test_the_gateway_replaces_client_sent_certificate_details() -> None:
     ("text", "message"),
     [
         (vs("  - route: [{destination: {host: order-service, subset: v1}}]\n"
-            "    mirror: {host: order-service}\n"),
-         "spec.http.0.mirror: not supported in local mode"),
+            "    redirect: {uri: /elsewhere}\n"),
+         "spec.http.0.redirect: not supported in local mode"),
         (vs("  - route: [{destination: {host: order-service, subset: v9}}]\n"),
          "no DestinationRule for order-service.meshmart.svc.cluster.local defines subset 'v9'"),
         (vs("  - route: [{destination: {host: payments}}]\n"), "'payments' is not a mesh service"),
@@ -433,3 +434,105 @@ def test_path_templates_and_wildcards_map_as_istiod_maps_them() -> None:
     # `*` needs both an issuer and a subject, as istiod requires.
     claims = [i["metadata"]["path"][1]["key"] for i in request_principal["and_ids"]["ids"]]
     assert claims == ["iss", "sub"]
+
+
+JWKS = "http://user-service.meshmart.svc.cluster.local:8080/.well-known/jwks.json"
+
+
+def request_authentication(name: str, app: str, rule: str) -> str:
+    return (
+        "apiVersion: security.istio.io/v1\nkind: RequestAuthentication\n"
+        f"metadata: {{name: {name}, namespace: meshmart}}\n"
+        f"spec:\n  selector: {{matchLabels: {{app: {app}}}}}\n"
+        f"  jwtRules:\n  - {{issuer: meshmart-user-service, jwksUri: '{JWKS}', {rule}}}\n"
+    )
+
+
+def test_audiences_and_token_locations_map_as_istiod_maps_them() -> None:
+    jwt = _http_filters(proxies(request_authentication("aud", "order-service", (
+        "audiences: [meshmart-orders], fromParams: [token],"
+        " fromHeaders: [{name: x-meshmart-token, prefix: 'Token '}, {name: x-raw}]"
+    )))["order-service-v1-0"].listeners[0])[0]["typed_config"]  # fmt: skip
+    # services-jwt (the namespace's, older) first, then the workload's: same issuer.
+    plain, narrowed = jwt["providers"]["origins-0"], jwt["providers"]["origins-1"]
+    assert plain["forward"] is True and "audiences" not in plain and "from_headers" not in plain
+    assert narrowed["audiences"] == ["meshmart-orders"]
+    # Explicit locations replace Envoy's default Authorization header (istiod adds nothing).
+    assert narrowed["from_headers"] == [
+        {"name": "x-meshmart-token", "value_prefix": "Token "}, {"name": "x-raw"}
+    ]  # fmt: skip
+    assert narrowed["from_params"] == ["token"]
+    assert "forward" not in narrowed  # forwardOriginalToken false: left out, as istiod does
+    # Several providers: any one valid token, or each provider's token valid or missing.
+    either = jwt["rules"][0]["requires"]["requires_any"]["requirements"]
+    assert either[:2] == [{"provider_name": "origins-0"}, {"provider_name": "origins-1"}]
+    assert either[2]["requires_all"]["requirements"][1] == {"requires_any": {"requirements": [
+        {"provider_name": "origins-1"}, {"allow_missing": {}}
+    ]}}  # fmt: skip
+
+
+def peer_authentication(name: str, labels: str, spec: str) -> str:
+    return (
+        "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\n"
+        f"metadata: {{name: {name}, namespace: meshmart}}\n"
+        f"spec:\n  selector: {{matchLabels: {labels}}}\n{spec}"
+    )
+
+
+def _inbound_transports(result: dict[str, ProxyConfig], proxy: str) -> list[str]:
+    (listener,) = [x for x in result[proxy].listeners if x["name"] == "virtualInbound"]
+    return [
+        c.get("filter_chain_match", {}).get("transport_protocol", "tls")
+        for c in listener["filter_chains"]
+    ]
+
+
+def test_port_level_mtls_decides_the_app_port_only() -> None:
+    result = proxies(
+        peer_authentication("catalog", "{app: catalog-service}",
+                            "  portLevelMtls: {8080: {mode: PERMISSIVE}}\n"),
+        peer_authentication("order", "{app: order-service}", "  mtls: {mode: PERMISSIVE}\n"
+                            "  portLevelMtls: {9090: {mode: STRICT}}\n"),
+        peer_authentication("user", "{app: user-service}",
+                            "  mtls: {mode: PERMISSIVE}\n  portLevelMtls: {8080: {}}\n"),
+    )  # fmt: skip
+    # Under the namespace's STRICT, port 8080 PERMISSIVE takes plaintext too.
+    assert _inbound_transports(result, "catalog-service-v1-0") == ["tls", "raw_buffer"]
+    # Another port has no listener in local mode: the workload's mode stays.
+    assert _inbound_transports(result, "order-service-v1-0") == ["tls", "raw_buffer"]
+    # UNSET on the port keeps the workload's mode.
+    assert _inbound_transports(result, "user-service-v1-0") == ["tls", "raw_buffer"]
+
+
+def test_the_oldest_workload_peer_authentication_wins() -> None:
+    # As istiod (ComposePeerAuthentication): one policy per scope, the first created; its
+    # UNSET inherits from the namespace (STRICT), not from the other workload policy.
+    older = peer_authentication("z-older", "{app: catalog-service}", "  mtls: {}\n")
+    newer = peer_authentication("a-newer", "{app: catalog-service}", "  mtls: {mode: PERMISSIVE}\n")
+    assert _inbound_transports(proxies(older, newer), "catalog-service-v1-0") == ["tls"]
+    assert _inbound_transports(proxies(newer, older), "catalog-service-v1-0") == [
+        "tls", "raw_buffer"
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (peer_authentication("p", "{}", "  portLevelMtls: {8080: {mode: STRICT}}\n"),
+         "portLevelMtls: mesh/namespace peer authentication cannot have port level mTLS"),
+        (peer_authentication("p", "{app: x}", "  portLevelMtls: {70000: {mode: STRICT}}\n"),
+         "portLevelMtls: port must be in range 1..65535"),
+        (peer_authentication("p", "{app: x}", "  portLevelMtls: {8080: {mode: DISABLE}}\n"),
+         "spec.portLevelMtls.8080.mode: Input should be 'STRICT', 'PERMISSIVE' or 'UNSET'"),
+        (request_authentication("r", "x", "audiences: ['']"),
+         "spec.jwtRules.0.audiences.0: String should have at least 1 character"),
+        (request_authentication("r", "x", "fromHeaders: [{prefix: 'Bearer '}]"),
+         "spec.jwtRules.0.fromHeaders.0.name: Field required"),
+        (request_authentication("r", "x", "fromCookies: [session]"),
+         "spec.jwtRules.0.fromCookies: not supported in local mode"),
+    ],
+)  # fmt: skip
+def test_security_field_refusals_name_the_field(text: str, message: str) -> None:
+    with pytest.raises(IstioConfigError) as info:
+        proxies(text)
+    assert message in str(info.value)
