@@ -84,7 +84,7 @@ def mirror_policy(cluster: str, percent: Percent | None) -> Config | None:
     }
 
 
-def _string_matcher(match: StringMatch) -> Config | None:
+def string_matcher(match: StringMatch) -> Config | None:
     """util.ConvertToEnvoyMatch."""
     if match.exact is not None:
         return {"exact": match.exact}
@@ -102,7 +102,7 @@ def cors_policy(cors: CorsPolicy) -> Config:
         "forward_not_matching_preflights": cors.unmatchedPreflights != "IGNORE",
         "filter_enabled": {"default_value": {"numerator": 100, "denominator": "HUNDRED"}},
     }
-    origins = [m for m in map(_string_matcher, cors.allowOrigins) if m is not None]
+    origins = [m for m in map(string_matcher, cors.allowOrigins) if m is not None]
     if origins:
         out["allow_origin_string_match"] = origins
     if cors.allowCredentials is not None:

@@ -23,6 +23,7 @@ from mesh.envoy.route_options import (
     header_operations,
     mirror_policy,
     service_hash,
+    string_matcher,
 )
 from mesh.istio.hosts import intersection, is_wildcard
 from mesh.istio.loader import IstioConfigError, MeshConfig
@@ -112,13 +113,10 @@ def fault_config(fault: HTTPFaultInjection) -> Config:
 
 
 def _string_match(match: StringMatch) -> Config:
-    if match.exact is not None:
-        return {"exact": match.exact}
-    if match.prefix is not None:
-        return {"prefix": match.prefix}
-    if match.regex is not None:
-        return {"safe_regex": {"regex": match.regex}}
-    raise ValueError("empty string match")
+    converted = string_matcher(match)
+    if converted is None:  # callers map an empty match before it gets here
+        raise ValueError("empty string match")
+    return converted
 
 
 def _header_match(name: str, match: StringMatch) -> Config:
