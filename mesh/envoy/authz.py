@@ -159,15 +159,14 @@ def _bracketed(text: str) -> list[str]:
 
 def _condition(condition: Condition) -> list[Config]:
     """A `when` condition: values ORed, notValues negated (model.go rule.principal)."""
-    out: list[Config] = []
     if condition.key.startswith("request.headers["):
         name = _bracketed(condition.key.removeprefix("request.headers"))[0]
-        if condition.values:
-            out.append(_or_ids([{"header": header_matcher(name, v)} for v in condition.values]))
-        if condition.notValues:
-            negated = [{"header": header_matcher(name, v)} for v in condition.notValues]
-            out.append({"not_id": _or_ids(negated)})
-        return out
+
+        def header(value: str) -> Config:
+            return {"header": header_matcher(name, value)}
+
+        return _principal_field(header, condition.values, condition.notValues)
+    out: list[Config] = []
     claims = _bracketed(condition.key.removeprefix("request.auth.claims"))
     if condition.values:
         out.append(_claims_one_of(claims, condition.values))
