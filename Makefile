@@ -11,13 +11,13 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup istioctl istio-oracle kustomize kind-source kind-up kind-down run test unit integration lint format openapi bench clean
+.PHONY: help setup istioctl istio-oracle kustomize fortio kind-source kind-up kind-down run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
 	@echo "make test   set everything up and run lint + the whole test suite"
 	@echo "make lint   ruff, ruff format --check, mypy --strict, openapi check"
-	@echo "make bench  benchmarks (bench/)"
+	@echo "make bench  benchmarks: fortio load, every process sampled (docs/benchmarks.md)"
 
 setup: $(VENV_STAMP)
 
@@ -58,7 +58,7 @@ kind-source:
 run: setup
 	.venv/bin/meshmart run
 
-test: setup lint istioctl istio-oracle kustomize kind-source
+test: setup lint istioctl istio-oracle kustomize kind-source fortio
 	.venv/bin/pytest
 
 unit: setup
@@ -83,9 +83,14 @@ openapi: setup
 clean:
 	rm -rf .venv $(CACHE)
 
-bench: setup
-	.venv/bin/python bench/stock_sync_latency.py
-	.venv/bin/python bench/mesh_footprint.py
+# fortio, Istio's load generator, built once from the Go module proxy into .cache/ (seconds).
+fortio:
+	@tools/fortio/build.sh >/dev/null
+
+# Every scenario of docs/benchmarks.md (~20 min): bench/results/<date>-<commit>.json and .md,
+# and the generated section of docs/benchmarks.md. BENCH_ARGS="--only overhead" for a subset.
+bench: setup fortio
+	.venv/bin/python -m bench $(BENCH_ARGS)
 
 # Cluster mode (kind + Istio; needs docker, kind, kubectl, istioctl). DRY_RUN=1 prints every
 # command and renders every manifest without them (deploy/kind-up.sh --dry-run).

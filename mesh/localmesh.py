@@ -61,13 +61,21 @@ def start_local_mesh(
     replicas: dict[tuple[str, str], int],
     ingress_port: int,
     test_endpoints: bool = False,
+    trace_sampling_percent: float = 100.0,
+    proxy_concurrency: int = 1,
+    app_access_log: bool = False,
 ) -> Topology:
     run_dir = sup.run_dir
     state = MeshState(run_dir)
     sockets = socket_dir(run_dir)
     services = tuple(s.name for s in SERVICES)
     topology = build_topology(
-        replicas, services, sockets, ingress_port=ingress_port, zipkin_port=zipkin.port
+        replicas,
+        services,
+        sockets,
+        ingress_port=ingress_port,
+        zipkin_port=zipkin.port,
+        trace_sampling_percent=trace_sampling_percent,
     )
     state.save_topology(topology)
     _issue_certificates(state, topology)
@@ -88,25 +96,38 @@ def start_local_mesh(
         env = _app_env(workload, run_dir, admin_dsn, broker, zipkin)
         if test_endpoints:
             env["MESHMART_TEST_ENDPOINTS"] = "true"
+        env["MESHMART_TRACE_SAMPLING_PERCENT"] = str(trace_sampling_percent)
+        # Behind a sidecar, the sidecar's access log is the request log (method, path, status,
+        # duration, the caller's SPIFFE ID, x-request-id); the app's own line would cost a
+        # third of its CPU per request (docs/benchmarks.md, "Server options").
+        env["MESHMART_ACCESS_LOG"] = "true" if app_access_log else "false"
         child = Child(
             workload.name, python_module(by_name(workload.service).package), env,
             logs / f"{workload.name}.log",
         )  # fmt: skip
         apps.append((workload, sup.start(child)))
-    sidecars = [(w, _start_envoy(sup, state, w, zipkin, logs)) for w in topology.workloads]
+    sidecars = [
+        (w, _start_envoy(sup, state, w, zipkin, logs, proxy_concurrency))
+        for w in topology.workloads
+    ]
     for workload, child in apps:
         sup.wait_ready(child, partial(unix_http_ok, workload.app_socket), workload.name)
     for workload, child in sidecars:
         sup.wait_ready(child, partial(is_ready, workload.admin_port), f"{workload.name} sidecar")
-    ingress = _start_envoy(sup, state, topology.ingress, zipkin, logs)
+    ingress = _start_envoy(sup, state, topology.ingress, zipkin, logs, proxy_concurrency)
     sup.wait_ready(ingress, lambda: is_ready(topology.ingress.admin_port), "ingress gateway")
     return topology
 
 
 def _start_envoy(
-    sup: Supervisor, state: MeshState, proxy: Proxy, zipkin: ZipkinServer, logs: Path
+    sup: Supervisor,
+    state: MeshState,
+    proxy: Proxy,
+    zipkin: ZipkinServer,
+    logs: Path,
+    concurrency: int,
 ) -> Child:
     node_cluster = _node_cluster(proxy)
     config = bootstrap(state.paths, proxy, node_cluster, zipkin.port)
     name = f"{proxy.name}-envoy" if isinstance(proxy, Workload) else proxy.name
-    return sup.start(envoy_child(name, config, node_cluster, logs / f"{name}.log"))
+    return sup.start(envoy_child(name, config, node_cluster, logs / f"{name}.log", concurrency))

@@ -120,7 +120,11 @@ class MeshState:
             Workload(**{**w, "app_socket": Path(w["app_socket"])}) for w in raw["workloads"]
         )
         return Topology(
-            workloads, Ingress(**raw["ingress"]), tuple(raw["services"]), raw["zipkin_port"]
+            workloads,
+            Ingress(**raw["ingress"]),
+            tuple(raw["services"]),
+            raw["zipkin_port"],
+            raw.get("trace_sampling_percent", 100.0),
         )
 
     def envoy_log(self, topology: Topology, proxy: str) -> Path:

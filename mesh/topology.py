@@ -74,6 +74,14 @@ class Topology:
     ingress: Ingress
     services: tuple[str, ...]  # short names, e.g. order-service
     zipkin_port: int | None = None
+    # Percent of new traces sampled (Telemetry randomSamplingPercentage: Istio's default is 1,
+    # its demo profile and cluster mode's telemetry.yaml 100); the apps follow the decision.
+    trace_sampling_percent: float = 100.0
+
+    @property
+    def trace_sampling(self) -> float | None:
+        """What each proxy's tracing samples, or None when there is no Zipkin to send to."""
+        return None if self.zipkin_port is None else self.trace_sampling_percent
 
     @property
     def proxies(self) -> tuple[Proxy, ...]:
@@ -101,6 +109,7 @@ def build_topology(
     *,
     ingress_port: int = 8080,
     zipkin_port: int | None = None,
+    trace_sampling_percent: float = 100.0,
 ) -> Topology:
     """Allocate loopback ports for `replicas` {(service, version): count}."""
     hosts = [fqdn(s) for s in services]
@@ -130,4 +139,4 @@ def build_topology(
         admin_port=free_port(),
         port=ingress_port,
     )
-    return Topology(tuple(workloads), ingress, services, zipkin_port)
+    return Topology(tuple(workloads), ingress, services, zipkin_port, trace_sampling_percent)

@@ -54,6 +54,22 @@ def _replicas(values: list[str]) -> dict[tuple[str, str], int]:
     return {k: v for k, v in counts.items() if v > 0}
 
 
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 100:
+        raise argparse.ArgumentTypeError(f"expected a percentage from 0 to 100, got {text!r}")
+    return value
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"expected a number of threads from 1 to 64, got {text!r}")
+    return int(text)
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("run", help="run the whole shop locally", description=__doc__)
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
@@ -68,10 +84,24 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument("--pg-bin", type=Path, default=None)
     parser.add_argument(
+        "--trace-sampling", type=_percent, default=100.0, metavar="PERCENT",
+        help="share of requests traced, decided at the edge (default 100, Istio's demo "
+        "profile; Istio's own default is 1)",
+    )  # fmt: skip
+    parser.add_argument(
         "--test-endpoints",
         action="store_true",
         help="mount POST /test/fault on each app's socket (fault-injection tests)",
     )
+    parser.add_argument(
+        "--proxy-concurrency", type=_workers, default=1, metavar="N",
+        help="worker threads per Envoy (Istio's proxy concurrency; default 1, see "
+        "docs/benchmarks.md)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--app-access-log", action="store_true",
+        help="apps log every request too (the sidecars always do; direct mode always does)",
+    )  # fmt: skip
     parser.set_defaults(func=run)
 
 
@@ -90,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
         admin_dsn = sup.postgres(args.pg_bin)
         broker = sup.kafka()
         if args.direct:
-            state = _direct(sup, admin_dsn, broker, args.base_port)
+            state = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
         else:
             zipkin = sup.zipkin()
             topology = start_local_mesh(
@@ -101,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
                 replicas=replicas,
                 ingress_port=args.ingress_port,
                 test_endpoints=args.test_endpoints,
+                trace_sampling_percent=args.trace_sampling,
+                proxy_concurrency=args.proxy_concurrency,
+                app_access_log=args.app_access_log,
             )
             state = _mesh_state(sup, topology, broker, zipkin.url)
             state["zipkin_pid"] = zipkin.pid
@@ -155,7 +188,9 @@ def _mesh_state(
     }
 
 
-def _direct(sup: Supervisor, admin_dsn: str, broker: KafkaBroker, base_port: int) -> dict[str, Any]:
+def _direct(
+    sup: Supervisor, admin_dsn: str, broker: KafkaBroker, base_port: int, sampling: float
+) -> dict[str, Any]:
     urls = {spec.name: f"http://127.0.0.1:{base_port + i + 1}" for i, spec in enumerate(SERVICES)}
     for number, spec in enumerate(SERVICES, start=1):
         env = app_env(
@@ -166,6 +201,7 @@ def _direct(sup: Supervisor, admin_dsn: str, broker: KafkaBroker, base_port: int
             listen={"MESHMART_PORT": str(base_port + number)},
             peers=urls,
         )
+        env["MESHMART_TRACE_SAMPLING_PERCENT"] = str(sampling)
         log = sup.run_dir / "logs" / f"{spec.name}.log"
         child = sup.start(Child(spec.name, python_module(spec.package), env, log))
         sup.wait_ready(child, partial(_http_ok, f"{urls[spec.name]}/health/ready"), spec.name)

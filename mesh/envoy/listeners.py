@@ -56,8 +56,10 @@ def _access_log(path: Path) -> list[Config]:
     ]
 
 
-def _tracing(zipkin: bool) -> Config | None:
-    if not zipkin:
+def _tracing(sampling: float | None) -> Config | None:
+    """Zipkin tracing at `sampling` percent of the requests this proxy starts a trace for
+    (istiod's random_sampling from Telemetry randomSamplingPercentage; None: no tracing)."""
+    if sampling is None:
         return None
     return {
         "provider": {
@@ -70,7 +72,7 @@ def _tracing(zipkin: bool) -> Config | None:
                 shared_span_context=False,
             ),
         },
-        "random_sampling": {"value": 100},  # like Istio's demo profile
+        "random_sampling": {"value": sampling},
     }
 
 
@@ -82,7 +84,7 @@ def http_connection_manager(
     inline_route: Config | None = None,
     filters: list[Config],
     access_log: Path,
-    zipkin: bool,
+    sampling: float | None,
     inbound: bool = False,
     gateway: bool = False,
 ) -> Config:
@@ -124,7 +126,7 @@ def http_connection_manager(
         hcm["set_current_client_cert_details"] = {
             "subject": True, "cert": True, "dns": True, "uri": True,
         }  # fmt: skip
-    if (tracing := _tracing(zipkin)) is not None:
+    if (tracing := _tracing(sampling)) is not None:
         hcm["tracing"] = tracing
     return {"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}
 
@@ -152,7 +154,7 @@ def inbound_listener(
     certs: CertPaths,
     filters: list[Config],
     access_log: Path,
-    zipkin: bool,
+    sampling: float | None,
 ) -> Config:
     """mTLS-terminating listener in front of the app; PERMISSIVE also takes plaintext."""
     route = {
@@ -178,7 +180,7 @@ def inbound_listener(
             inline_route=route,
             filters=filters,
             access_log=access_log,
-            zipkin=zipkin,
+            sampling=sampling,
             inbound=True,
         )
 
@@ -208,7 +210,7 @@ def inbound_listener(
 
 
 def outbound_listener(
-    host: str, port: int, route_name: str, route_dir: Path, access_log: Path, zipkin: bool
+    host: str, port: int, route_name: str, route_dir: Path, access_log: Path, sampling: float | None
 ) -> Config:
     """Where the app calls `host`: plaintext on loopback, routed by the host's VirtualService."""
     hcm = http_connection_manager(
@@ -217,7 +219,7 @@ def outbound_listener(
         route_dir=route_dir,
         filters=[],
         access_log=access_log,
-        zipkin=zipkin,
+        sampling=sampling,
     )
     return _listener(f"outbound_{host}", port, [{"filters": [hcm]}])
 
@@ -228,7 +230,7 @@ def gateway_listener(
     route_dir: Path,
     filters: list[Config],
     access_log: Path,
-    zipkin: bool,
+    sampling: float | None,
 ) -> Config:
     hcm = http_connection_manager(
         f"gateway_{port}",
@@ -236,7 +238,7 @@ def gateway_listener(
         route_dir=route_dir,
         filters=filters,
         access_log=access_log,
-        zipkin=zipkin,
+        sampling=sampling,
         gateway=True,
     )
     return _listener(f"0.0.0.0_{port}", port, [{"filters": [hcm]}])

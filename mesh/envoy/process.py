@@ -21,7 +21,10 @@ def envoy_binary() -> Path:
     return binary
 
 
-def envoy_child(name: str, bootstrap: Path, node_cluster: str, log_file: Path) -> Child:
+def envoy_child(
+    name: str, bootstrap: Path, node_cluster: str, log_file: Path, concurrency: int = 1
+) -> Child:
+    """`concurrency`: Envoy worker threads (Istio's proxy.istio.io/config `concurrency`)."""
     argv = [
         str(envoy_binary()),
         "-c", str(bootstrap),
@@ -40,7 +43,7 @@ def envoy_child(name: str, bootstrap: Path, node_cluster: str, log_file: Path) -
         "--log-level", "warn",
         # Reject config fields Envoy does not know instead of only warning about them.
         "--reject-unknown-dynamic-fields",
-        "--concurrency", "1",
+        "--concurrency", str(concurrency),
     ]  # fmt: skip
     return Child(name, argv, {}, log_file)
 

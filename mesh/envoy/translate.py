@@ -107,7 +107,7 @@ def _sidecar(
     out = ProxyConfig(
         clusters=[*outbound_clusters(config, topology, workload, certs), _app_cluster(workload)]
     )
-    zipkin = topology.zipkin_port is not None
+    sampling = topology.trace_sampling
     out.listeners.append(
         inbound_listener(
             workload.inbound_port,
@@ -116,7 +116,7 @@ def _sidecar(
             certs=certs,
             filters=_authn_authz_filters(config, workload),
             access_log=paths.access_log(workload.name),
-            zipkin=zipkin,
+            sampling=sampling,
         )
     )
     for host, port in sorted(workload.outbound_ports.items()):
@@ -125,7 +125,7 @@ def _sidecar(
         out.listeners.append(
             outbound_listener(
                 host, port, route["name"], paths.route_dir(workload.name),
-                paths.access_log(workload.name), zipkin,
+                paths.access_log(workload.name), sampling,
             )
         )  # fmt: skip
     return out
@@ -154,7 +154,7 @@ def _ingress(config: MeshConfig, topology: Topology, certs: CertPaths, paths: Pa
     listener = gateway_listener(
         ingress.port, route["name"], paths.route_dir(ingress.name),
         _authn_authz_filters(config, ingress),
-        paths.access_log(ingress.name), topology.zipkin_port is not None,
+        paths.access_log(ingress.name), topology.trace_sampling,
     )  # fmt: skip
     return ProxyConfig(
         listeners=[listener],

@@ -16,7 +16,7 @@ from services.common.migrations import MigrationModule
 from services.common.operations import Operation, add_routes, openapi_document
 from services.common.paths import canonical_path_middleware
 from services.common.settings import ServiceSettings
-from services.common.telemetry import client_trace_configs
+from services.common.telemetry import client_trace_configs, server_middlewares
 from services.common.testfaults import add_test_endpoints
 
 SETTINGS = web.AppKey("settings", ServiceSettings)
@@ -29,8 +29,14 @@ def base_app(
     migrations: Sequence[MigrationModule],
 ) -> web.Application:
     """An app with problem+json errors, tracing, health, OpenAPI, its routes and its database."""
-    # Server spans come from AioHttpServerInstrumentor, installed per process by telemetry.
-    app = web.Application(middlewares=[problem_middleware, canonical_path_middleware])
+    # Server spans (behind the sampling gate) once the process has set up tracing.
+    app = web.Application(
+        middlewares=[
+            *server_middlewares(settings.trace_sampling_percent),
+            problem_middleware,
+            canonical_path_middleware,
+        ]
+    )
     app[SETTINGS] = settings
     add_health_routes(app)
     add_routes(app, operations, settings.jwt_issuer)

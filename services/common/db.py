@@ -15,6 +15,16 @@ from services.common.types import CleanupContext
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 
 
+async def _keep_session(connection: asyncpg.Connection) -> None:
+    """Nothing to undo when a connection goes back to the pool.
+
+    asyncpg's default reset sends `RESET ALL; UNLISTEN *; ...` on every release: a database
+    round trip per request. Pool connections here never take session state (no SET, LISTEN,
+    advisory locks or cursors; migrations use their own connection), and asyncpg still rolls
+    back a transaction left open before calling this.
+    """
+
+
 def database_context(
     settings: ServiceSettings, migrations: Sequence[MigrationModule]
 ) -> CleanupContext:
@@ -22,7 +32,10 @@ def database_context(
         dsn = settings.database_url.get_secret_value()
         await apply_migrations(dsn, migrations)
         pool = await asyncpg.create_pool(
-            dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max
+            dsn,
+            min_size=settings.db_pool_min,
+            max_size=settings.db_pool_max,
+            reset=_keep_session,
         )
         app[DB_POOL] = pool
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
 
@@ -16,6 +18,14 @@ log = logging.getLogger(__name__)
 
 # Bound how long a relay transaction can wait on an unreachable broker before backing off.
 REQUEST_TIMEOUT_MS = 10_000
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: str
+    value: bytes
+    headers: list[tuple[str, bytes]]
 
 
 class KafkaPublisher:
@@ -49,6 +59,21 @@ class KafkaPublisher:
         producer = await self._connected()
         try:
             await producer.send_and_wait(topic, value, key=key.encode("utf-8"), headers=headers)
+        except Exception:
+            await self._reset()
+            raise
+
+    async def publish_all(self, messages: Sequence[Message]) -> None:
+        """Send every message, then wait for all the broker's acks: the producer packs what
+        is queued for a partition into one request, instead of a round trip per message.
+        Idempotence keeps each partition's order; any failure fails the whole call."""
+        producer = await self._connected()
+        try:
+            sent = [
+                await producer.send(m.topic, m.value, key=m.key.encode("utf-8"), headers=m.headers)
+                for m in messages
+            ]
+            await asyncio.gather(*sent)
         except Exception:
             await self._reset()
             raise

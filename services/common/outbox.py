@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Sequence
 from typing import Protocol
 
 import asyncpg
 from opentelemetry import propagate, trace
 
 from services.common.events import Event
+from services.common.kafka import Message
 from services.common.types import DbConnection
 
 log = logging.getLogger(__name__)
@@ -40,11 +42,9 @@ async def add_event(conn: DbConnection, topic: str, key: str, event: Event) -> N
 
 
 class Publisher(Protocol):
-    """What the relay needs from a Kafka producer: send, and wait for the broker's ack."""
+    """What the relay needs from a Kafka producer: send all, and wait for the broker's acks."""
 
-    async def publish(
-        self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None: ...
+    async def publish_all(self, messages: Sequence[Message]) -> None: ...
 
 
 class OutboxRelay:
@@ -68,16 +68,16 @@ class OutboxRelay:
                 " ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED",
                 self.batch_size,
             )
-            for row in rows:
-                await self._publish(row)
             if rows:
+                await self.publisher.publish_all([self._message(row) for row in rows])
                 await conn.execute(
                     "UPDATE outbox SET sent_at = now() WHERE id = ANY($1::bigint[])",
                     [row["id"] for row in rows],
                 )
         return len(rows)
 
-    async def _publish(self, row: asyncpg.Record) -> None:
+    def _message(self, row: asyncpg.Record) -> Message:
+        """The row as a Kafka message, with a producer span as the consumer's parent."""
         stored: dict[str, str] = json.loads(row["headers"])
         parent = propagate.extract(stored)
         with tracer.start_as_current_span(
@@ -87,7 +87,7 @@ class OutboxRelay:
             span.set_attribute("messaging.destination.name", row["topic"])
             headers = dict(stored)
             propagate.inject(headers)  # this span becomes the consumer's parent
-            await self.publisher.publish(
+            return Message(
                 row["topic"],
                 row["key"],
                 row["payload"].encode("utf-8"),

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
+import uvloop
 from aiohttp import web
 
 from services.common.identity import AccessLogger
@@ -36,12 +38,17 @@ def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) 
             if settings.unix_socket is not None
             else {"host": settings.host, "port": settings.port}
         )
+        loop = (
+            uvloop.new_event_loop() if settings.event_loop == "uvloop" else asyncio.new_event_loop()
+        )
         web.run_app(
             create_app(),
+            loop=loop,
             **where,  # type: ignore[arg-type]
             shutdown_timeout=settings.shutdown_timeout_seconds,
             print=None,
             access_log_class=AccessLogger,
+            access_log=logging.getLogger("aiohttp.access") if settings.access_log else None,
         )
     finally:
         provider.shutdown()  # flushes spans still in the batch processor

@@ -37,6 +37,12 @@ class ServiceSettings(BaseSettings):
     live_config_file: Path | None = None
     log_level: str = "INFO"
     zipkin_endpoint: str | None = None  # e.g. http://127.0.0.1:9411/api/v2/spans
+    # Share of requests traced when no caller decided (in the mesh the edge proxy decides and
+    # the app follows; Istio's default is 1 %, its demo profile 100 %).
+    trace_sampling_percent: float = Field(default=100.0, ge=0, le=100)
+    # Server options, chosen from measurements (docs/benchmarks.md, "Server options").
+    event_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    access_log: bool = True
     # host:port[,host:port]; unset: no Kafka (events wait in the outbox until it is set).
     kafka_bootstrap_servers: str | None = None
     # The issuer whose tokens the mesh verifies (user-service signs them); a verified payload

@@ -43,7 +43,8 @@ class Mesh:
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     run_dir = tmp_path_factory.mktemp("mesh") / "run"
-    args = ("--ingress-port", str(free_port()), "--replicas", "order:v2=1")
+    # --app-access-log: test_mtls_and_authz reads the caller's identity from the app's own log.
+    args = ("--ingress-port", str(free_port()), "--replicas", "order:v2=1", "--app-access-log")
     for proc in start_shop(run_dir, *args):
         yield Mesh(proc, run_dir, json.loads((run_dir / "state.json").read_text()))
 

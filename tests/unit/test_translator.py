@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -536,3 +537,29 @@ def test_security_field_refusals_name_the_field(text: str, message: str) -> None
     with pytest.raises(IstioConfigError) as info:
         proxies(text)
     assert message in str(info.value)
+
+
+def _managers(result: dict[str, ProxyConfig]) -> list[dict[str, Any]]:
+    return [
+        chain["filters"][0]["typed_config"]
+        for proxy in result.values()
+        for listener in proxy.listeners
+        for chain in listener["filter_chains"]
+    ]
+
+
+@pytest.mark.parametrize("percent", [1.0, 100.0])
+def test_every_proxy_samples_new_traces_at_the_meshs_rate(percent: float) -> None:
+    topology = replace(TOPOLOGY, trace_sampling_percent=percent)
+    managers = _managers(translate(baseline(), topology, CERTS, PATHS))
+    assert len(managers) > 3
+    for hcm in managers:
+        assert hcm["tracing"]["random_sampling"] == {"value": percent}, hcm["stat_prefix"]
+        assert hcm["tracing"]["provider"]["name"] == "envoy.tracers.zipkin"
+
+
+def test_no_zipkin_means_no_tracing() -> None:
+    topology = replace(TOPOLOGY, zipkin_port=None)
+    assert all(
+        "tracing" not in hcm for hcm in _managers(translate(baseline(), topology, CERTS, PATHS))
+    )
