@@ -27,7 +27,7 @@ def _get(*path: str) -> Getter:
 
 
 def _at_1000(path: str, *keys: str) -> Getter:
-    return _at_1000(path, *keys)
+    return _get("overhead", "rates", "1000", path, *keys)
 
 
 def _rps(endpoint: str, way: str) -> Getter:
@@ -47,6 +47,10 @@ ROWS: list[tuple[str, str, Getter]] = [
      _at_1000("ingress+sidecar", "actual_qps")),
     ("  added p90 over the app, ms", "<= 1.0",
      _at_1000("ingress+sidecar", "added_ms", "p90")),
+    ("ingress + sidecar at 500 rps: rps served", "500",
+     _get("overhead", "rates", "500", "ingress+sidecar", "actual_qps")),
+    ("  added p90 over the app, ms", "",
+     _get("overhead", "rates", "500", "ingress+sidecar", "added_ms", "p90")),
     ("sidecar + sidecar at 1000 rps: added p90, ms", "",
      _at_1000("sidecar+sidecar", "added_ms", "p90")),
     ("serving sidecar, vCPU per 1000 rps", "<= 0.20",

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bench import report
+from bench import compare, report
 from bench.__main__ import SCENARIOS
 from bench.scenarios.paths import PATHS
 
@@ -90,3 +90,16 @@ def test_make_bench_replaces_only_the_generated_section(tmp_path: Path) -> None:
     assert "new" in text and "old" not in text
     report.update_docs(docs, "## Figures\nnewer\n")
     assert docs.read_text().count(report.BEGIN) == 1 and "newer" in docs.read_text()
+
+
+def test_the_committed_before_and_after_runs_compare_figure_by_figure() -> None:
+    """docs/benchmarks.md's before/after table comes from the two committed runs."""
+    results = REPO / "bench" / "results"
+    before = json.loads((results / "2026-12-02-94cb3f8-before.json").read_text())
+    (after_file,) = [p for p in results.glob("2026-12-02-*.json") if "before" not in p.name]
+    after = json.loads(after_file.read_text())
+    rows = compare.table(before, after).splitlines()[2:]
+    assert len(rows) == len(compare.ROWS)
+    measured = [row for row in rows if row.split("|")[3].strip() != "-"]
+    assert len(measured) == len(rows), "every figure has a before and an after value"
+    assert all(row.split("|")[4].strip() != "-" for row in rows)
