@@ -67,11 +67,11 @@ _SETTLED = (
 
 
 class _Poller:
-    """Notes when each of a user's orders is first seen settled; `settled` is set once every
-    acknowledged order is, after placing is `done`."""
+    """Notes when each acknowledged order is first seen settled; `settled` is set once every
+    one is, after placing is `done`."""
 
-    def __init__(self, dsn: str, user_id: str, acked: dict[str, float]) -> None:
-        self.dsn, self.user_id, self.acked = dsn, user_id, acked
+    def __init__(self, dsn: str, acked: dict[str, float]) -> None:
+        self.dsn, self.acked = dsn, acked
         self.seen: dict[str, float] = {}
         self.done = False
         self.settled = asyncio.Event()
@@ -96,7 +96,7 @@ async def _one_rate(shop: Shop, plan: Plan, rate: int, product: dict[str, Any]) 
     customer = await asyncio.to_thread(sign_up, shop.ingress)
     orders = _Orders(shop, customer, product)
     dsn = database_dsn(shop.admin_dsn, by_name("order-service").database)
-    poller = _Poller(dsn, customer.user_id, orders.acked)
+    poller = _Poller(dsn, orders.acked)
     polling = asyncio.create_task(poller.run())
     began = time.monotonic()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:

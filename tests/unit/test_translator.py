@@ -269,12 +269,7 @@ def test_every_connection_manager_normalises_paths_as_istiod_does() -> None:
         "merge_slashes": True,
         "path_with_escaped_slashes_action": "UNESCAPE_AND_FORWARD",
     }
-    managers = [
-        chain["filters"][0]["typed_config"]
-        for proxy in proxies().values()
-        for listener in proxy.listeners
-        for chain in listener["filter_chains"]
-    ]
+    managers = _managers(proxies())
     kinds = {hcm["stat_prefix"].split("_")[0] for hcm in managers}
     assert kinds == {"inbound", "outbound", "gateway"}
     for hcm in managers:
