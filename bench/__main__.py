@@ -26,6 +26,7 @@ from bench.scenarios import (
     options,
     overhead,
     profile,
+    protocol,
     serialisation,
     startup,
     throughput,
@@ -33,8 +34,8 @@ from bench.scenarios import (
 from bench.shop import running_shop
 
 SCENARIOS = (
-    "startup", "overhead", "throughput", "kafka", "profile", "options", "serialisation",
-    "tracing", "proxy", "processes",
+    "startup", "overhead", "throughput", "kafka", "profile", "options", "protocol",
+    "serialisation", "tracing", "proxy", "processes",
 )  # fmt: skip
 # Istio's default trace sampling (1 %); the demo profile's 100 % is measured beside it.
 DEFAULT_SHOP_ARGS = "--trace-sampling 1"
@@ -98,7 +99,8 @@ def run(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
         ),
     }
     wanted = [name for name in variants if name in only]
-    main = only & {"startup", "overhead", "throughput", "kafka", "profile", "options", *wanted}
+    main = only & {"startup", "overhead", "throughput", "kafka", "profile", "options", "protocol",
+                   *wanted}  # fmt: skip
     if "serialisation" in only:
         scenarios["serialisation"] = serialisation.run(100 if plan is SMOKE else 20_000)
     if main:
@@ -116,6 +118,8 @@ def run(args: argparse.Namespace, plan: Plan) -> dict[str, Any]:
                 _attempt(scenarios, "profile", lambda: profile.run(shop, plan, shop.run_dir))
             if "options" in only:
                 _attempt(scenarios, "options", lambda: options.app_options(shop, plan))
+            if "protocol" in only:
+                _attempt(scenarios, "protocol", lambda: protocol.run(shop, plan))
             for name in wanted:
                 baseline = variants[name][0]
                 print(f"  {name}: {baseline}", flush=True)

@@ -161,6 +161,29 @@ def _variants(title: str, v: dict[str, Any]) -> list[str]:
     ]
 
 
+def _protocol(p: dict[str, Any]) -> list[str]:
+    rows = []
+    for label, run in p.items():
+        for path, e in run["paths"].items():
+            most, fixed = e["max"], e["fixed"]
+            rows.append([label, path, f"**{most['actual_qps']:.0f}**",
+                         _ms(most["latency_ms"]["p99"]), _ms(fixed["latency_ms"]["p50"]),
+                         _ms(fixed["latency_ms"]["p90"]), _codes(most),
+                         _per_kind(most["usage"])])  # fmt: skip
+    rate = next((e["fixed"]["rate"] for r in p.values() for e in r["paths"].values()), "-")
+    header = ["protocol", "path", "max rps", "p99 ms at max", f"p50 ms at {rate} rps",
+              f"p90 ms at {rate} rps", "errors", "CPU ms per request, by process"]  # fmt: skip
+    return [
+        "### HTTP/1.1 vs HTTP/2 between proxies (one shop, DestinationRules applied live)",
+        "",
+        *_table(header, rows),
+        "Requests catalog's sidecar received as HTTP/2 streams during each: "
+        + ", ".join(f"{label} {run['http2_streams_into_catalog']}" for label, run in p.items())
+        + ".",
+        "",
+    ]
+
+
 def _sidecar_cost(o: dict[str, Any]) -> list[str]:
     top = max(o["rates"], key=int)
     usage = o["rates"][top]["ingress+sidecar"]["usage"]
@@ -221,6 +244,8 @@ def render(results: dict[str, Any]) -> str:
         lines += _options(s["options"])
     if "serialisation" in s:
         lines += _serialisation(s["serialisation"])
+    if "protocol" in s:
+        lines += _protocol(s["protocol"])
     if "tracing" in s:
         lines += _variants("Trace sampling", s["tracing"])
     if "proxy" in s:

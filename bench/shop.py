@@ -54,9 +54,23 @@ class Shop:
             raise RuntimeError("PostgreSQL of the benchmark shop is not running")
         return server.admin_dsn
 
+    def apply(self, istio_file: str) -> None:
+        """`meshmart apply -f istio_file` on this shop (a path relative to the repo)."""
+        command = [sys.executable, "-m", "mesh.cli", "apply", "-f", istio_file,
+                   "--run-dir", str(self.run_dir)]  # fmt: skip
+        result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"meshmart apply -f {istio_file} failed: {result.stderr.strip()}")
+
     def postgres_pid(self) -> int:
-        pid_file = data_dir(self.run_dir) / "postmaster.pid"
-        return int(pid_file.read_text().split()[0])
+        return int(self._postmaster()[0])
+
+    def postgres_port(self) -> int:
+        return int(self._postmaster()[3])
+
+    def _postmaster(self) -> list[str]:
+        """postmaster.pid's lines: PID, data dir, start time, port, socket dir, ..."""
+        return (data_dir(self.run_dir) / "postmaster.pid").read_text().splitlines()
 
     def kinds(self) -> dict[str, list[int]]:
         """Every process of the shop by kind; each root's children are counted with it."""

@@ -102,6 +102,29 @@ def _outlier_detection(policy: TrafficPolicy) -> Config | None:
     return out
 
 
+def _http_protocol_options(policy: TrafficPolicy) -> Config | None:
+    """applyH2Upgrade + applyConnectionPool + clusterWrapper.build: HTTP/2 to the peer when
+    the rule says UPGRADE (the mesh default, DO_NOT_UPGRADE, keeps HTTP/1.1), and the
+    per-connection request cap; HTTP/1.1 stays explicit whenever the options exist."""
+    pool = policy.connectionPool
+    http = pool.http if pool else None
+    if http is None:
+        return None
+    upgrade = http.h2UpgradePolicy == "UPGRADE"
+    if not upgrade and not http.maxRequestsPerConnection:
+        return None
+    fields: Config = {
+        "explicit_http_config": {"http2_protocol_options": {}}
+        if upgrade
+        else {"http_protocol_options": {}}
+    }
+    if http.maxRequestsPerConnection:
+        fields["common_http_protocol_options"] = {
+            "max_requests_per_connection": http.maxRequestsPerConnection
+        }
+    return typed(T_HTTP_PROTOCOL_OPTIONS, **fields)
+
+
 def _cluster(
     name: str,
     host: str,
@@ -138,16 +161,9 @@ def _cluster(
             ],
         },
     }
-    http = pool.http if pool else None
-    if http is not None and http.maxRequestsPerConnection:
+    if (options := _http_protocol_options(policy)) is not None:
         cluster["typed_extension_protocol_options"] = {
-            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
-                T_HTTP_PROTOCOL_OPTIONS,
-                common_http_protocol_options={
-                    "max_requests_per_connection": http.maxRequestsPerConnection
-                },
-                explicit_http_config={"http_protocol_options": {}},
-            )
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": options
         }
     if (outlier := _outlier_detection(policy)) is not None:
         cluster["outlier_detection"] = outlier

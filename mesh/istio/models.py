@@ -281,6 +281,8 @@ class HTTPSettings(Strict):
     http2MaxRequests: int | None = Field(default=None, ge=0)
     maxRequestsPerConnection: int | None = Field(default=None, ge=0)
     maxRetries: int | None = Field(default=None, ge=0)
+    # UPGRADE: HTTP/2 to the destination's sidecar; DEFAULT follows the mesh (DO_NOT_UPGRADE).
+    h2UpgradePolicy: Literal["DEFAULT", "DO_NOT_UPGRADE", "UPGRADE"] | None = None
 
 
 class ConnectionPoolSettings(Strict):

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
-from services.common.consumer import EventConsumer
+from services.common.consumer import EventConsumer, Handler
 from services.common.db import DB_POOL
 from services.common.health import READINESS_CHECKS
 from services.common.kafka import KafkaPublisher
@@ -38,7 +38,7 @@ def messaging_context(
     *,
     topic: str,
     events: TypeAdapter[E],
-    handler: Callable[[web.Application], Callable[[E], Awaitable[None]]],
+    handler: Callable[[web.Application], Handler[E]],
 ) -> CleanupContext:
     """Relay this service's outbox and consume `topic` with `handler(app)`, if Kafka is set."""
 

@@ -16,6 +16,7 @@ from typing import Protocol
 
 import asyncpg
 from opentelemetry import propagate, trace
+from opentelemetry.context import Context
 
 from services.common.events import Event
 from services.common.kafka import Message
@@ -25,20 +26,27 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 
-async def add_event(conn: DbConnection, topic: str, key: str, event: Event) -> None:
-    """Queue `event` in the current transaction, with the current trace context."""
+_INSERT = "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5)"
+
+
+def _row(topic: str, key: str, event: Event, context: Context | None) -> tuple[object, ...]:
     carrier: dict[str, str] = {}
-    propagate.inject(carrier)
+    propagate.inject(carrier, context=context)
     carrier["event-type"] = type(event).__name__
     carrier["schema-version"] = str(event.schema_version)
-    await conn.execute(
-        "INSERT INTO outbox (event_id, topic, key, payload, headers) VALUES ($1, $2, $3, $4, $5)",
-        event.event_id,
-        topic,
-        key,
-        event.model_dump_json(),
-        json.dumps(carrier),
-    )
+    return (event.event_id, topic, key, event.model_dump_json(), json.dumps(carrier))
+
+
+async def add_event(conn: DbConnection, topic: str, key: str, event: Event) -> None:
+    """Queue `event` in the current transaction, with the current trace context."""
+    await conn.execute(_INSERT, *_row(topic, key, event, None))
+
+
+async def add_events(conn: DbConnection, events: Sequence[tuple[str, str, Event, Context]]) -> None:
+    """Queue (topic, key, event, trace context) rows in the current transaction, in one
+    pipelined round trip; each row carries its own context (a consumer span per event)."""
+    if events:
+        await conn.executemany(_INSERT, [_row(*entry) for entry in events])
 
 
 class Publisher(Protocol):

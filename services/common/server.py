@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 from collections.abc import Callable
 
 import uvloop
@@ -17,6 +18,23 @@ from services.common.telemetry import configure_tracing
 log = logging.getLogger(__name__)
 
 
+def _listen_on(settings: ServiceSettings) -> dict[str, object]:
+    """run_app's keywords: an inherited socket, else the unix socket, else host and port."""
+    if settings.listen_fd is not None:
+        return {"sock": socket.socket(fileno=settings.listen_fd)}
+    if settings.unix_socket is not None:
+        return {"path": str(settings.unix_socket)}
+    return {"host": settings.host, "port": settings.port}
+
+
+def _describe(settings: ServiceSettings) -> str:
+    if settings.listen_fd is not None:
+        return f"inherited fd {settings.listen_fd}"
+    if settings.unix_socket is not None:
+        return str(settings.unix_socket)
+    return f"{settings.host}:{settings.port}"
+
+
 def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) -> None:
     configure_logging(settings.service_name, settings.log_level)
     provider = configure_tracing(
@@ -25,19 +43,11 @@ def serve(settings: ServiceSettings, create_app: Callable[[], web.Application]) 
     try:
         log.info(
             "starting",
-            extra={
-                "host": settings.host,
-                "port": settings.port,
-                "version": settings.service_version,
-            },
+            extra={"listen": _describe(settings), "version": settings.service_version},
         )
         # On SIGTERM/SIGINT aiohttp stops accepting, lets in-flight requests finish for up to
         # shutdown_timeout, then runs cleanup contexts (pool close, consumers, relays).
-        where: dict[str, object] = (
-            {"path": str(settings.unix_socket)}
-            if settings.unix_socket is not None
-            else {"host": settings.host, "port": settings.port}
-        )
+        where = _listen_on(settings)
         loop = (
             uvloop.new_event_loop() if settings.event_loop == "uvloop" else asyncio.new_event_loop()
         )

@@ -30,6 +30,9 @@ class ServiceSettings(BaseSettings):
     # In the local mesh the app listens only on this unix socket, which only its sidecar
     # (and the supervisor's readiness probe) uses: the app is reachable through the mesh only.
     unix_socket: Path | None = None
+    # A listening socket inherited from the parent (socket activation, like systemd's
+    # LISTEN_FDS): several processes can serve one socket, the kernel spreading connections.
+    listen_fd: int | None = Field(default=None, ge=0)
     database_url: SecretStr = SecretStr("postgresql://meshmart@127.0.0.1:5432/meshmart")
     db_pool_min: int = Field(default=1, ge=0)
     db_pool_max: int = Field(default=10, ge=1)

@@ -14,12 +14,13 @@ import pytest
 
 from bench import compare, report
 from bench.__main__ import SCENARIOS
+from bench.scenarios import protocol
 from bench.scenarios.paths import PATHS
 
 REPO = Path(__file__).resolve().parents[2]
-HEADINGS = ("### 1.", "### 2.", "### 3.", "### 4.", "### 5.", "### Trace sampling",
-            "### Envoy worker threads", "### App processes", "### Where the time goes",
-            "### Response serialisation")  # fmt: skip
+HEADINGS = ("### 1.", "### 2.", "### 3.", "### 4.", "### 5.", "### HTTP/1.1 vs HTTP/2",
+            "### Trace sampling", "### Envoy worker threads", "### App processes",
+            "### Where the time goes", "### Response serialisation")  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -65,6 +66,14 @@ def test_every_scenario_measures_real_responses(smoke: tuple[dict[str, Any], str
     variants = (*s["tracing"].values(), *s["proxy"].values(), *s["processes"].values())
     for entry in (*s["options"].values(), *variants):
         _served(entry)
+    assert {e["processes"] for e in s["options"].values()} == {1, 2}
+    assert set(s["protocol"]) == set(protocol.PROTOCOLS)
+    for run in s["protocol"].values():
+        for entry in run["paths"].values():
+            _served(entry["max"])
+            _served(entry["fixed"])
+    h1, h2 = (s["protocol"][label]["http2_streams_into_catalog"] for label in protocol.PROTOCOLS)
+    assert h1 == 0 and h2 > 0, (h1, h2)  # each variant ran the protocol it names
     assert s["profile"]["rps"] > 0 and s["profile"]["app_samples_percent"]
     assert s["profile"]["envoy_counters"]["ingress"]["downstream_rq_total"] > 0
     assert all(us > 0 for us in s["serialisation"].values())

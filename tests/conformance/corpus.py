@@ -26,6 +26,8 @@ ACCOUNTS = ("user-service", "catalog-service", "order-service")
 RETRY_ON = ("5xx", "gateway-error", "reset", "connect-failure", "retriable-4xx",
             "refused-stream", "unavailable", "cancelled", "503", "429")  # fmt: skip
 
+H2_UPGRADE = ("DEFAULT", "DO_NOT_UPGRADE", "UPGRADE")
+
 _word = st.sampled_from(("orders", "catalogs", "users", "health", "v2", "a-b", "x.y"))
 _path = st.lists(_word, min_size=1, max_size=3).map(lambda parts: "/" + "/".join(parts))
 _duration = st.sampled_from(("250ms", "0.5s", "1s", "2s", "10s", "1m"))
@@ -213,6 +215,7 @@ def _traffic_policy(draw: st.DrawFn) -> Doc:
         _optional(draw, http, "http2MaxRequests", st.integers(0, 100))
         _optional(draw, http, "maxRequestsPerConnection", st.integers(0, 10))
         _optional(draw, http, "maxRetries", st.integers(0, 10))
+        _optional(draw, http, "h2UpgradePolicy", st.sampled_from(H2_UPGRADE))
         policy["connectionPool"] = {k: v for k, v in (("tcp", tcp), ("http", http)) if v}
     if draw(st.booleans()):
         outlier: Doc = {}
@@ -382,6 +385,7 @@ _MISTAKES: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
     "DestinationRule": [
         (("spec", "trafficPolicy", "connectionPool"), {}),
         (("spec", "trafficPolicy", "outlierDetection"), {"maxEjectionPercent": 101}),
+        (("spec", "trafficPolicy", "connectionPool"), {"http": {"h2UpgradePolicy": "ALWAYS"}}),
         (
             ("spec", "trafficPolicy", "loadBalancer"),
             {"simple": "RANDOM", "consistentHash": {"useSourceIp": True}},

@@ -51,7 +51,9 @@ def retry_behaviour(policy: Config | None) -> Config | None:
         return None
     predicates = policy.get("retry_host_predicate", [])
     return {
-        "retry_on": sorted(policy.get("retry_on", "").split(",")),
+        # Envoy splits retry_on dropping empty tokens (StringUtil::splitToken): istiod's
+        # ",retriable-status-codes" for a retryOn of status codes only is the same policy.
+        "retry_on": sorted(t for t in policy.get("retry_on", "").split(",") if t),
         "num_retries": _bool_int(policy.get("num_retries", 1)),
         "per_try_timeout": _duration(policy.get("per_try_timeout")),
         "retriable_status_codes": sorted(policy.get("retriable_status_codes", [])),
@@ -225,7 +227,8 @@ def cluster_behaviour(cluster: Config) -> Config:
         ),
         "max_requests_per_connection": common.get("max_requests_per_connection"),
         "idle_timeout": _duration(common.get("idle_timeout")),
-        "protocol": sorted(k for k in http_options if k.endswith("_config")),
+        # Which upstream protocol config, and inside it which HTTP versions (h2UpgradePolicy).
+        "protocol": {k: sorted(v) for k, v in http_options.items() if k.endswith("_config")},
         "outlier_detection": None if outlier is None else _outlier(outlier),
     }
 

@@ -197,6 +197,38 @@ async def test_header_scoped_delay_leaves_other_traffic_alone(
 
 
 # 7 ---------------------------------------------------------------------------------------
+def _inbound_http2(mesh: FaultMesh, workload: str) -> int:
+    counters = stats(mesh.admin_port(workload), r"http\.inbound_8080\.downstream_rq_http2_total$")
+    return sum(counters.values())
+
+
+async def test_h2_upgrade_carries_the_fan_out_over_http2(
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
+) -> None:
+    """h2UpgradePolicy: UPGRADE turns both hops of GET /users/{id} (ingress -> user-service
+    sidecar -> order-service sidecar) into HTTP/2 streams; the apps still answer the same."""
+    replicas = ("order-service-v1-0", "order-service-v1-1")
+    before = (
+        _inbound_http2(mesh, "user-service-v1-0"),
+        sum(_inbound_http2(mesh, r) for r in replicas),
+    )
+    mesh.apply("istio/destination-rule-all-h2-upgrade.yaml")
+    details = [await _user_detail(mesh, http, shopper) for _ in range(10)]
+    assert all(status == 200 and available for status, available, _ in details), details
+    after = (
+        _inbound_http2(mesh, "user-service-v1-0"),
+        sum(_inbound_http2(mesh, r) for r in replicas),
+    )
+    assert after[0] - before[0] >= 10, (before, after)  # from the ingress
+    assert after[1] - before[1] >= 10, (before, after)  # from user-service's sidecar
+    upgraded = stats(
+        mesh.admin_port("user-service-v1-0"),
+        r"outbound\|8080\|v1\|order-service.*upstream_cx_http2_total$",
+    )
+    assert sum(upgraded.values()) >= 1, upgraded
+
+
+# 8 ---------------------------------------------------------------------------------------
 async def _canary_with_traffic(
     mesh: FaultMesh, http: aiohttp.ClientSession, customer: Customer
 ) -> tuple[int, str]:

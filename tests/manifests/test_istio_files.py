@@ -177,6 +177,7 @@ TRAFFIC_POLICY = {
             "http2MaxRequests": int,
             "maxRequestsPerConnection": int,
             "maxRetries": int,
+            "h2UpgradePolicy": str,
         },
     },
     "outlierDetection": {

@@ -171,6 +171,30 @@ def test_connection_pool_and_outlier_detection() -> None:
     assert len(v1["load_assignment"]["endpoints"][0]["lb_endpoints"]) == 2  # two v1 replicas
 
 
+def _upstream_protocol(policy: str, proxy: str = "user-service-v1-0") -> dict[str, object]:
+    found = cluster(proxies(dr(policy)), proxy, f"outbound|8080|v1|{ORDER}")
+    options = found.get("typed_extension_protocol_options", {})
+    http = options.get("envoy.extensions.upstreams.http.v3.HttpProtocolOptions", {})
+    return dict(http.get("explicit_http_config", {}))
+
+
+def test_h2_upgrade_policy_chooses_the_upstream_protocol() -> None:
+    assert _upstream_protocol("    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n") == {
+        "http2_protocol_options": {}
+    }
+    assert _upstream_protocol(  # the gateway's clusters follow the same rule
+        "    connectionPool: {http: {h2UpgradePolicy: UPGRADE}}\n", "istio-ingressgateway"
+    ) == {"http2_protocol_options": {}}
+    for kept in ("DEFAULT", "DO_NOT_UPGRADE"):  # the mesh default: DO_NOT_UPGRADE
+        assert (
+            _upstream_protocol(f"    connectionPool: {{http: {{h2UpgradePolicy: {kept}}}}}\n") == {}
+        )
+    with_cap = (
+        "    connectionPool: {http: {h2UpgradePolicy: DEFAULT, maxRequestsPerConnection: 2}}\n"
+    )
+    assert _upstream_protocol(with_cap) == {"http_protocol_options": {}}
+
+
 def test_defaults_without_traffic_policy() -> None:
     v2 = cluster(proxies(), "user-service-v1-0", f"outbound|8080|v2|{ORDER}")
     assert v2["lb_policy"] == "LEAST_REQUEST"  # Istio's default

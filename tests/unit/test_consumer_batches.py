@@ -1,0 +1,107 @@
+"""EventConsumer's batches, with a fake broker: one handler call per fetched batch, the
+poison event alone in the DLQ, a transient failure rewinding the whole batch."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from pydantic import BaseModel, TypeAdapter
+
+from services.common.consumer import Delivery, EventConsumer, Retry
+from services.common.kafka import KafkaPublisher
+
+TOPIC = "order-events"
+PARTITION = TopicPartition(TOPIC, 0)
+
+
+class Placed(BaseModel):
+    n: int
+
+
+class FakeConsumer:
+    def __init__(self) -> None:
+        self.committed: dict[TopicPartition, int] = {}
+        self.position: int | None = None
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.committed.update(offsets)
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self.position = offset
+
+
+class FakeDeadLetters:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes]] = []
+
+    async def publish(
+        self, topic: str, key: str, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        self.sent.append((topic, value))
+
+
+def record(offset: int, value: bytes) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(TOPIC, 0, offset, 0, 0, b"k", value, None, 1, len(value), [])
+
+
+def batch(*values: bytes, first: int = 10) -> list[ConsumerRecord[bytes, bytes]]:
+    return [record(first + i, v) for i, v in enumerate(values)]
+
+
+class Harness:
+    def __init__(self, fail_on: int | None = None, error: Exception | None = None) -> None:
+        self.calls: list[list[int]] = []
+        self.fail_on, self.error = fail_on, error
+        self.dlq = FakeDeadLetters()
+        self.broker = FakeConsumer()
+        self.consumer = EventConsumer(
+            bootstrap_servers="unused:9092", group_id="test", topic=TOPIC,
+            events=TypeAdapter(Placed), handle=self.handle,
+            dlq=cast(KafkaPublisher, self.dlq),
+        )  # fmt: skip
+
+    async def handle(self, deliveries: Sequence[Delivery[Placed]]) -> None:
+        numbers = [d.event.n for d in deliveries]
+        self.calls.append(numbers)
+        if self.fail_on in numbers and self.error is not None:
+            raise self.error
+
+    async def process(self, messages: list[ConsumerRecord[bytes, bytes]]) -> None:
+        broker = cast(AIOKafkaConsumer, self.broker)
+        await self.consumer._process_batch(broker, PARTITION, cast(Any, messages))
+
+
+async def test_a_fetched_batch_is_one_handler_call_then_one_commit() -> None:
+    h = Harness()
+    await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
+    assert h.calls == [[1, 2, 3]]
+    assert h.broker.committed == {PARTITION: 13}
+    assert h.dlq.sent == []
+
+
+async def test_an_undecodable_message_goes_to_the_dlq_and_the_rest_is_applied() -> None:
+    h = Harness()
+    await h.process(batch(b'{"n": 1}', b"\x00not json", b'{"n": 3}'))
+    assert h.calls == [[1, 3]]
+    assert h.dlq.sent == [(TOPIC + ".dlq", b"\x00not json")]
+    assert h.broker.committed == {PARTITION: 13}
+
+
+async def test_a_failing_event_is_found_alone_and_only_it_is_dead_lettered() -> None:
+    h = Harness(fail_on=2, error=ValueError("bad event"))
+    await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
+    assert h.calls == [[1, 2, 3], [1], [2], [3]]  # the batch, then one by one
+    assert h.dlq.sent == [(TOPIC + ".dlq", b'{"n": 2}')]
+    assert h.broker.committed == {PARTITION: 13}
+
+
+async def test_a_transient_failure_rewinds_the_whole_batch_and_commits_nothing() -> None:
+    h = Harness(fail_on=2, error=OSError("database restarting"))
+    with pytest.raises(Retry):
+        await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
+    assert h.calls == [[1, 2, 3]]
+    assert h.broker.position == 10 and h.broker.committed == {}
+    assert h.dlq.sent == []
