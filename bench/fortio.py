@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+import resource
 import subprocess
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -47,6 +48,7 @@ class LoadResult:
     count: int
     latency_ms: dict[str, float]  # p50, p90, p99, p99.9, max, avg
     codes: dict[str, int] = field(default_factory=dict)  # status (or -1: socket error) -> count
+    client_cpu_seconds: float = 0.0  # fortio's own CPU: it runs on the shop's cores
 
     @property
     def errors(self) -> int:
@@ -61,6 +63,9 @@ class LoadResult:
             "latency_ms": self.latency_ms,
             "codes": self.codes,
             "errors": self.errors,
+            "fortio_cpu_ms_per_request": round(self.client_cpu_seconds / self.count * 1000, 3)
+            if self.count
+            else None,
         }
 
 
@@ -87,8 +92,15 @@ def load(target: Target, *, qps: float, seconds: float, connections: int) -> Loa
     if target.payload is not None:
         cmd += ["-payload", target.payload, "-content-type", "application/json"]
     cmd.append(target.url)
+    before = _children_cpu()
     done = subprocess.run(cmd, check=True, capture_output=True, text=True, timeout=seconds + 60)
-    return parse(json.loads(done.stdout), qps)
+    return replace(parse(json.loads(done.stdout), qps), client_cpu_seconds=_children_cpu() - before)
+
+
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children: fortio's, once it has exited."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def parse(report: dict[str, Any], qps: float) -> LoadResult:

@@ -1,20 +1,23 @@
 """Everything `meshmart run` starts, in order, and stops again in reverse order by PID.
 
 Each start registers its stop on an ExitStack, so Ctrl-C, SIGTERM, a failed start or a
-crashed child all lead to the same place: everything that was started is stopped.
+crashed child all lead to the same place: everything that was started is stopped. The three
+servers (PostgreSQL, Kafka, Zipkin) start at once; the mesh waits for all of them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import hashlib
 import os
 import socket
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from mesh.commands.db import data_dir, prepare_databases
 from mesh.kafka import KafkaBroker, TopicSpec, ensure_topics, running_kafka, start_kafka, stop_kafka
@@ -35,6 +38,18 @@ class Supervisor:
         self._stack = contextlib.ExitStack()
 
     # --- infrastructure ------------------------------------------------------------------
+
+    def infrastructure(
+        self, pg_bin: Path | None, *, zipkin: bool
+    ) -> tuple[str, KafkaBroker, ZipkinServer | None]:
+        """PostgreSQL, Kafka and (with `zipkin`) Zipkin, started side by side: each mostly
+        waits on its own JVM or server, so the slowest sets the time instead of the sum."""
+        with concurrent.futures.ThreadPoolExecutor(3, thread_name_prefix="start") as pool:
+            postgres = pool.submit(self.postgres, pg_bin)
+            kafka = pool.submit(self.kafka)
+            tracing = pool.submit(self.zipkin) if zipkin else None
+            _wait_for_all([f for f in (postgres, kafka, tracing) if f is not None])
+            return postgres.result(), kafka.result(), tracing.result() if tracing else None
 
     def postgres(self, pg_bin: Path | None) -> str:
         """The admin DSN of $MESHMART_PG_DSN, or of a server started (and later stopped) here."""
@@ -103,6 +118,20 @@ class Supervisor:
 
     def close(self) -> None:
         self._stack.close()
+
+
+def _wait_for_all(futures: Sequence[concurrent.futures.Future[Any]]) -> None:
+    """Until every start has finished, even through Ctrl-C: a server that a thread starts
+    after the stop callbacks ran would be left running. The first signal is raised after."""
+    interrupted: BaseException | None = None
+    while True:
+        try:
+            concurrent.futures.wait(futures)
+            break
+        except BaseException as exc:  # the signal handler's exception (Ctrl-C, SIGTERM)
+            interrupted = interrupted or exc
+    if interrupted is not None:
+        raise interrupted
 
 
 def socket_dir(run_dir: Path) -> Path:

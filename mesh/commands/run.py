@@ -117,12 +117,10 @@ def run(args: argparse.Namespace) -> int:
     state_file = sup.run_dir / "state.json"
     try:
         replicas = _replicas(args.replicas)
-        admin_dsn = sup.postgres(args.pg_bin)
-        broker = sup.kafka()
-        if args.direct:
+        admin_dsn, broker, zipkin = sup.infrastructure(args.pg_bin, zipkin=not args.direct)
+        if zipkin is None:
             state = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
         else:
-            zipkin = sup.zipkin()
             topology = start_local_mesh(
                 sup,
                 admin_dsn,

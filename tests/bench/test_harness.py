@@ -57,6 +57,7 @@ def test_every_scenario_measures_real_responses(smoke: tuple[dict[str, Any], str
         assert set(ways) == {"direct", "ingress"}
         for entry in ways.values():
             _served(entry)
+            assert entry["fortio_cpu_ms_per_request"] > 0  # the load generator's share
     for run in s["kafka"].values():
         assert run["acknowledged"] > 0
         assert run["lost"] == run["duplicated"] == run["unsettled"] == 0, run

@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 
-from tests.e2e.shop import listening_addresses, pid_alive
+from tests.e2e.shop import free_base_port, listening_addresses, pid_alive
 from tests.integration.sync_stack import eventually
 from tests.support.identity import as_user
 
@@ -154,3 +155,42 @@ def test_config_encrypt_decrypt_round_trip(tmp_path: Path) -> None:
     assert (
         failed.returncode == 1 and "wrong key" in failed.stderr and "Traceback" not in failed.stderr
     )
+
+
+def _started_from(run_dir: Path) -> list[str]:
+    """Processes whose command line names something under `run_dir` (servers, apps, Envoys)."""
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if str(run_dir) in cmdline and process.pid != os.getpid():
+            found.append(f"{process.pid}: {cmdline[:200]}")
+    return found
+
+
+def test_ctrl_c_while_the_servers_start_leaves_nothing_behind(tmp_path: Path) -> None:
+    """PostgreSQL, Kafka and Zipkin start side by side; a Ctrl-C in the middle still stops
+    every one of them, including those whose start was still under way."""
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-m", "mesh.cli", "run", "--run-dir", str(run_dir),
+               "--ingress-port", str(free_base_port())]  # fmt: skip
+    environment = {k: v for k, v in os.environ.items() if k != "MESHMART_PG_DSN"}
+    starts = ("starting PostgreSQL", "starting Kafka", "starting Zipkin")
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment
+    ) as proc:
+        assert proc.stdout is not None
+        seen = []
+        for line in proc.stdout:  # interrupt once all three starts are under way
+            seen.append(line)
+            if all(any(start in text for text in seen) for start in starts):
+                break
+        proc.send_signal(signal.SIGINT)
+        output = "".join(seen) + proc.stdout.read()
+        assert proc.wait(120) == 0, output
+    assert "SIGINT: stopping" in output, output
+    for server in ("PostgreSQL", "Kafka", "Zipkin"):
+        assert f"stopped {server}" in output, output
+    deadline = time.monotonic() + 10
+    while _started_from(run_dir) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _started_from(run_dir) == []
