@@ -1,8 +1,8 @@
 """Envoy's file-based xDS: bootstrap, and atomic swaps of LDS/CDS/RDS files.
 
-Envoy notices a change only when a file is renamed over the watched one (see
-shared/reference/envoy-notes.md), so every write goes to a temp file in the same directory
-and is then renamed. Clusters are written as the union of old and new first, so a route never
+Envoy's filesystem subscription watches the directory with inotify and reloads a file only
+when one is moved over it (a rename, IN_MOVED_TO; writing in place is not noticed), so every
+write goes to a temp file in the same directory and is then renamed. Clusters are written as the union of old and new first, so a route never
 points at a cluster that does not exist yet: an apply drops no request. `read_proxy` reads back
 what is on disk, so a refused apply can put it back with the same `write_proxy`.
 """

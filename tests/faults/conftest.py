@@ -2,14 +2,14 @@
 
 Every scenario applies one `istio/` file, drives in-mesh traffic the way user-service's app
 does (through its own sidecar's outbound listener for order-service), asserts, and restores
-the baseline. `--target kind` runs against a kind cluster instead; without one those runs are
-skipped with the reason.
+the baseline. The scenarios drive the local mesh's sockets and admin APIs, so there is no
+kind variant of this suite: on a cluster, the same istio/ files are applied with kubectl and
+observed in Kiali (README, "Fault injection").
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import ssl
 import subprocess
 import sys
@@ -26,15 +26,6 @@ from tests.e2e.shop import start_shop
 
 ORDER_HOST = "order-service.meshmart.svc.cluster.local"
 BASELINE = ("istio/virtual-service-all-v1.yaml", "istio/destination-rule-all-mtls.yaml")
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption(
-        "--target",
-        choices=("local", "kind"),
-        default="local",
-        help="run tests/faults against the local mesh (default) or a kind cluster",
-    )
 
 
 @dataclass
@@ -79,23 +70,7 @@ class FaultMesh:
 
 
 @pytest.fixture(scope="session")
-def target(request: pytest.FixtureRequest) -> str:
-    value: str = request.config.getoption("--target")
-    return value
-
-
-@pytest.fixture(scope="session")
-def fault_mesh(target: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultMesh]:
-    if target == "kind":
-        if shutil.which("kubectl") is None:
-            pytest.skip("--target kind: kubectl is not installed (no cluster to test)")
-        probe = subprocess.run(
-            ["kubectl", "--context", "kind-meshmart", "get", "ns", "meshmart"],
-            capture_output=True, text=True, timeout=30,
-        )  # fmt: skip
-        if probe.returncode != 0:
-            pytest.skip(f"--target kind: no kind-meshmart cluster ({probe.stderr.strip()[:120]})")
-        pytest.skip("--target kind: the scenarios drive the local mesh's sockets and admin APIs")
+def fault_mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultMesh]:
     run_dir = tmp_path_factory.mktemp("faults") / "run"
     args = ("--ingress-port", str(free_port()), "--test-endpoints",
             "--replicas", "order=2", "--replicas", "order:v2=1")  # fmt: skip
