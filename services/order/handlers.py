@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-import uuid
-from datetime import UTC, datetime
-
 from aiohttp import web
 from pydantic import ValidationError
 from yarl import URL
@@ -16,8 +13,7 @@ from services.common.peers import PeerUnavailable, get_json
 from services.common.principal import Access
 from services.common.propagation import forwarded_headers
 from services.common.requests import path_text, read_body
-from services.order import idempotency, pricing, repository
-from services.order.idempotency import Decision
+from services.order import idempotency, repository, service
 from services.order.models import CatalogProduct, Order, OrderRequest
 from services.order.settings import ORDER_SETTINGS
 
@@ -28,64 +24,50 @@ def _user_id(request: web.Request) -> str:
     return path_text(request, "userId", MAX_USER_ID_LENGTH)
 
 
-async def _catalog_product(request: web.Request, product_id: str) -> CatalogProduct | None:
+def _catalog_for(request: web.Request) -> service.CatalogLookup:
+    """catalog-service as the flow's lookup, carrying this request's trace headers."""
     settings = request.app[ORDER_SETTINGS]
-    try:
-        payload = await get_json(
-            request.app[HTTP_CLIENT],
-            URL(settings.catalog_service_url) / "catalogs" / product_id,
-            headers=forwarded_headers(request.headers),
-            timeout_seconds=settings.catalog_timeout_seconds,
-            allow_not_found=True,
-        )
-        return None if payload is None else CatalogProduct.model_validate(payload)
-    except (PeerUnavailable, ValidationError) as exc:
-        raise ProblemError(503, "catalog-service is unavailable; the order was not placed") from exc
+
+    async def lookup(product_id: str) -> CatalogProduct | None:
+        try:
+            payload = await get_json(
+                request.app[HTTP_CLIENT],
+                URL(settings.catalog_service_url) / "catalogs" / product_id,
+                headers=forwarded_headers(request.headers),
+                timeout_seconds=settings.catalog_timeout_seconds,
+                allow_not_found=True,
+            )
+            return None if payload is None else CatalogProduct.model_validate(payload)
+        except (PeerUnavailable, ValidationError) as exc:
+            raise service.CatalogUnavailable(str(exc)) from exc
+
+    return lookup
 
 
 async def place_order(request: web.Request) -> web.Response:
     user_id = _user_id(request)
     body = await read_body(request, OrderRequest)
     key = idempotency.key_from_header(request.headers.get(idempotency.HEADER))
-    request_hash = idempotency.fingerprint(user_id, body)
-    pool = request.app[DB_POOL]
-    if key is not None:
-        stored = await repository.find_stored_response(pool, user_id, key)
-        decision = idempotency.decide(stored, request_hash)
-        if decision is Decision.CONFLICT:
-            raise idempotency.conflict()
-        if decision is Decision.REPLAY and stored is not None:
-            return _replay(stored)
-
-    pricing.check_against_catalog(body, await _catalog_product(request, body.product_id))
-    settings = request.app[ORDER_SETTINGS]
-    order = Order(
-        order_id=str(uuid.uuid4()),
-        user_id=user_id,
-        product_id=body.product_id,
-        qty=body.qty,
-        unit_price=body.unit_price,
-        discount=pricing.discount(body.qty, body.unit_price, settings.service_version),
-        total_price=pricing.total_price(body.qty, body.unit_price, settings.service_version),
-        status="PENDING",
-        created_at=datetime.now(UTC),
-    )
-    payload = order.model_dump_json(by_alias=True)
-    earlier = await repository.save_order(
-        pool, order, None if key is None else (key, request_hash), 201, payload
-    )
-    if earlier is not None:  # a concurrent retry with the same key won the race
-        if idempotency.decide(earlier, request_hash) is Decision.CONFLICT:
-            raise idempotency.conflict()
-        return _replay(earlier)
+    try:
+        placed = await service.place_order(
+            repository.PostgresOrderRepository(request.app[DB_POOL]),
+            _catalog_for(request),
+            user_id=user_id,
+            request=body,
+            idempotency_key=key,
+            service_version=request.app[ORDER_SETTINGS].service_version,
+        )
+    except service.CatalogUnavailable as exc:
+        raise ProblemError(503, "catalog-service is unavailable; the order was not placed") from exc
+    if placed.replayed:
+        return web.json_response(
+            text=placed.body, status=placed.status, headers={"Idempotent-Replayed": "true"}
+        )
+    # The kick stays here, not in the flow: it only hurries the outbox relay (which would
+    # publish at its next poll anyway), so it is the app's plumbing, not an order rule.
+    # Only a fresh placement committed an outbox row worth hurrying.
     kick_relay(request.app)
-    return web.json_response(text=payload, status=201)
-
-
-def _replay(stored: idempotency.StoredResponse) -> web.Response:
-    return web.json_response(
-        text=stored.body, status=stored.status, headers={"Idempotent-Replayed": "true"}
-    )
+    return web.json_response(text=placed.body, status=placed.status)
 
 
 async def list_orders(request: web.Request) -> web.Response:

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from functools import partial
+from typing import Any
 
 from aiohttp import web
 from yarl import URL
@@ -15,7 +16,7 @@ from services.common.peers import PeerUnavailable, get_json
 from services.common.principal import Access
 from services.common.propagation import forwarded_headers
 from services.common.requests import read_body
-from services.user import passwords, repository
+from services.user import passwords, repository, service
 from services.user.models import (
     Jwks,
     LoginRequest,
@@ -28,7 +29,6 @@ from services.user.models import (
 from services.user.settings import USER_SETTINGS
 from services.user.tokens import TokenIssuer
 
-log = logging.getLogger(__name__)
 TOKEN_ISSUER = web.AppKey("token_issuer", TokenIssuer)
 
 
@@ -67,26 +67,35 @@ async def list_users(request: web.Request) -> web.Response:
     return json_response(await repository.list_users(request.app[DB_POOL]))
 
 
-async def get_user(request: web.Request) -> web.Response:
-    user_id = request.match_info["userId"]
-    user = await repository.get_user(request.app[DB_POOL], user_id)
-    if user is None:
-        raise ProblemError(404, "no such user")
+def _orders_for(request: web.Request) -> service.OrdersLookup:
+    """order-service as the detail's orders lookup, carrying this request's trace headers."""
     settings = request.app[USER_SETTINGS]
-    try:
-        orders = await get_json(
-            request.app[HTTP_CLIENT],
-            URL(settings.order_service_url) / user.user_id / "orders",
-            headers=forwarded_headers(request.headers),
-            timeout_seconds=settings.orders_timeout_seconds,
-        )
+
+    async def lookup(user_id: str) -> list[dict[str, Any]]:
+        try:
+            orders = await get_json(
+                request.app[HTTP_CLIENT],
+                URL(settings.order_service_url) / user_id / "orders",
+                headers=forwarded_headers(request.headers),
+                timeout_seconds=settings.orders_timeout_seconds,
+            )
+        except PeerUnavailable as exc:
+            raise service.OrdersUnavailable(str(exc)) from exc
         if not isinstance(orders, list):
-            raise PeerUnavailable("order-service: not a list")
-        available = True
-    except PeerUnavailable as exc:
-        log.warning("orders unavailable, answering without them", extra={"reason": str(exc)})
-        orders, available = [], False
-    detail = UserDetail(**user.model_dump(), orders=orders, orders_available=available)
+            raise service.OrdersUnavailable("order-service: not a list")
+        return orders
+
+    return lookup
+
+
+async def get_user(request: web.Request) -> web.Response:
+    detail = await service.user_detail(
+        partial(repository.get_user, request.app[DB_POOL]),
+        _orders_for(request),
+        request.match_info["userId"],
+    )
+    if detail is None:
+        raise ProblemError(404, "no such user")
     return json_response(detail)
 
 
