@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
-from bench.machine import REPO, describe
+from bench.machine import describe
 from bench.plan import FULL, SMOKE, Plan
 from bench.scenarios import (
     kafka_lag,
@@ -32,6 +32,8 @@ from bench.scenarios import (
     throughput,
 )
 from bench.shop import running_shop
+from mesh.paths import CACHE_DIR
+from mesh.paths import REPO_ROOT as REPO
 
 SCENARIOS = (
     "startup", "overhead", "throughput", "kafka", "profile", "options", "protocol",
@@ -50,7 +52,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--smoke", action="store_true", help="tiny durations: proves the harness")
     parser.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated scenarios")
     parser.add_argument("--out-dir", type=Path, default=REPO / "bench" / "results")
-    parser.add_argument("--run-dir", type=Path, default=REPO / ".cache" / "bench-run")
+    parser.add_argument("--run-dir", type=Path, default=CACHE_DIR / "bench-run")
     parser.add_argument(
         "--shop-args",
         default=DEFAULT_SHOP_ARGS,

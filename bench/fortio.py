@@ -10,7 +10,8 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+from mesh.paths import REPO_ROOT as REPO
+
 PERCENTILES = (50, 90, 99, 99.9)
 
 

@@ -15,8 +15,8 @@ import psutil
 
 from bench import fortio
 from mesh.envoy.process import envoy_binary
+from mesh.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("aiohttp", "asyncpg", "aiokafka", "pydantic", "uvloop", "opentelemetry-sdk")
 
 

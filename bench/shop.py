@@ -16,11 +16,11 @@ from typing import Any
 
 import psutil
 
-from mesh.commands.db import data_dir
+from mesh.paths import REPO_ROOT as REPO
+from mesh.paths import postgres_data_dir
 from mesh.postgres import running_server
 from mesh.topology import fqdn, free_port
 
-REPO = Path(__file__).resolve().parents[1]
 UP_MARKER = "meshmart is up"
 START_TIMEOUT = 240.0
 
@@ -49,7 +49,7 @@ class Shop:
 
     @property
     def admin_dsn(self) -> str:
-        server = running_server(data_dir(self.run_dir))
+        server = running_server(postgres_data_dir(self.run_dir))
         if server is None:
             raise RuntimeError("PostgreSQL of the benchmark shop is not running")
         return server.admin_dsn
@@ -70,7 +70,7 @@ class Shop:
 
     def _postmaster(self) -> list[str]:
         """postmaster.pid's lines: PID, data dir, start time, port, socket dir, ..."""
-        return (data_dir(self.run_dir) / "postmaster.pid").read_text().splitlines()
+        return (postgres_data_dir(self.run_dir) / "postmaster.pid").read_text().splitlines()
 
     def kinds(self) -> dict[str, list[int]]:
         """Every process of the shop by kind; each root's children are counted with it."""

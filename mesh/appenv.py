@@ -9,11 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from mesh.devsecrets import cipher_key, jwt_signing_key
+from mesh.paths import CONFIG_DIR, secrets_dir
 from mesh.postgres import database_dsn
 from mesh.workloads import ServiceSpec
 from services.common import cipher
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def _setting(service: str) -> str:
@@ -33,7 +32,7 @@ def app_env(
     zipkin_endpoint: str | None = None,
 ) -> dict[str, str]:
     """`listen`: MESHMART_UNIX_SOCKET or MESHMART_PORT; `peers`: service name -> base URL."""
-    key_file = cipher_key(run_dir / "secrets")
+    key_file = cipher_key(secrets_dir(run_dir))
     key = key_file.read_text(encoding="utf-8").strip()
     env = {
         "MESHMART_ENVIRONMENT": "development",
@@ -49,6 +48,6 @@ def app_env(
     if zipkin_endpoint is not None:
         env["MESHMART_ZIPKIN_ENDPOINT"] = zipkin_endpoint
     if spec.name == "user-service":
-        env["MESHMART_JWT_SIGNING_KEY_FILE"] = str(jwt_signing_key(run_dir / "secrets"))
-        env["MESHMART_LIVE_CONFIG_FILE"] = str(REPO_ROOT / "config" / "user-service.yaml")
+        env["MESHMART_JWT_SIGNING_KEY_FILE"] = str(jwt_signing_key(secrets_dir(run_dir)))
+        env["MESHMART_LIVE_CONFIG_FILE"] = str(CONFIG_DIR / "user-service.yaml")
     return env

@@ -35,8 +35,10 @@ from aiokafka.errors import KafkaError as ClientError
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from mesh import kafka_proc as proc
+from mesh import paths
 from mesh.kafka_proc import KafkaError, Layout
 from mesh.maven import MavenError, fetch_jars, find_java, pom_digest
+from mesh.paths import JARS_DIR
 
 __all__ = [
     "KafkaBroker",
@@ -49,9 +51,8 @@ __all__ = [
     "stop_kafka",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-POM_DIR = REPO_ROOT / "mesh" / "jars" / "kafka"
-CACHE_DIR = REPO_ROOT / ".cache" / "kafka"
+POM_DIR = JARS_DIR / "kafka"
+CACHE_DIR = paths.CACHE_DIR / "kafka"
 _START_TIMEOUT = 60.0
 _T = TypeVar("_T")
 

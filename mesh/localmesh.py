@@ -10,7 +10,8 @@ from mesh.ca import LocalCA
 from mesh.envoy.files import bootstrap
 from mesh.envoy.process import envoy_child, is_ready
 from mesh.kafka import KafkaBroker
-from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR, MeshState, read_documents, render
+from mesh.meshstate import DEFAULT_FILES, MeshState, read_documents, render
+from mesh.paths import ISTIO_DIR
 from mesh.processes import Child, python_module
 from mesh.supervisor import Supervisor, socket_dir, unix_http_ok
 from mesh.topology import Proxy, Topology, Workload, build_topology

@@ -20,11 +20,12 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from mesh.paths import CACHE_DIR
+
 __all__ = ["DEFAULT_REPO_LOCAL", "MavenError", "fetch_jars", "find_java", "pom_digest"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 # Maven's local repository, kept with the other downloads (git-ignored), not in ~/.m2.
-DEFAULT_REPO_LOCAL = REPO_ROOT / ".cache" / "m2"
+DEFAULT_REPO_LOCAL = CACHE_DIR / "m2"
 # Pinned: without a version Maven 3.8 falls back to its super-POM's maven-dependency-plugin 2.8.
 _GOAL = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1:copy-dependencies"
 _STAMP = ".fetched"

@@ -33,10 +33,9 @@ from mesh.envoy.files import Versions, bootstrap_document, read_proxy, write_pro
 from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.envoy.validate import refusals
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
+from mesh.paths import ISTIO_DIR
 from mesh.topology import Ingress, Topology, Workload
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ISTIO_DIR = REPO_ROOT / "istio"
 # What `meshmart run` applies at start: the mesh's baseline (see istio/README.md).
 DEFAULT_FILES = (
     "gateway-meshmart.yaml",

@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesh.commands.db import data_dir, prepare_databases
+from mesh.databases import prepare_databases
 from mesh.kafka import KafkaBroker, TopicSpec, ensure_topics, running_kafka, start_kafka, stop_kafka
+from mesh.paths import postgres_data_dir
 from mesh.postgres import running_server, start_postgres, stop_postgres
 from mesh.processes import Child, wait_until
 from mesh.zipkin import ZipkinServer, running_zipkin, start_zipkin, stop_zipkin
@@ -57,13 +58,13 @@ class Supervisor:
         if external:
             admin_dsn = external
         else:
-            pg_data = data_dir(self.run_dir)
+            pg_data = postgres_data_dir(self.run_dir)
             bin_dir = pg_bin or (Path(p) if (p := os.environ.get("MESHMART_PG_BIN")) else None)
             already = running_server(pg_data) is not None
             admin_dsn = start_postgres(pg_data, bin_dir=bin_dir, progress=self.progress).admin_dsn
             if not already:
                 self._stack.callback(self._stop, "PostgreSQL", lambda: stop_postgres(pg_data))
-        prepare_databases(admin_dsn)
+        prepare_databases(admin_dsn, self.progress)
         return admin_dsn
 
     def kafka(self) -> KafkaBroker:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from pathlib import Path
 
 from services.common.migrations import MigrationModule
-
-SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 
 
 @dataclass(frozen=True)

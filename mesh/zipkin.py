@@ -29,7 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh import kafka_proc as proc
+from mesh import paths
 from mesh.maven import MavenError, fetch_jars, find_java, pom_digest
+from mesh.paths import JARS_DIR
 
 __all__ = [
     "ZipkinError",
@@ -40,9 +42,8 @@ __all__ = [
     "zipkin_app",
 ]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-POM_DIR = REPO_ROOT / "mesh" / "jars" / "zipkin"
-CACHE_DIR = REPO_ROOT / ".cache" / "zipkin"
+POM_DIR = JARS_DIR / "zipkin"
+CACHE_DIR = paths.CACHE_DIR / "zipkin"
 _START_TIMEOUT = 60.0
 _HEAP = "256m"
 # The in-memory store evicts the oldest traces beyond this many spans (Zipkin's default, 500000,

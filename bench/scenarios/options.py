@@ -22,7 +22,8 @@ import psutil
 from bench.fortio import Target, load
 from bench.plan import Plan
 from bench.sampler import sampling
-from bench.shop import REPO, Shop
+from bench.shop import Shop
+from mesh.paths import REPO_ROOT as REPO
 
 # name -> (processes, the settings that differ from the defaults in services/common/settings.py)
 APP_OPTIONS: dict[str, tuple[int, dict[str, str]]] = {

@@ -1,10 +1,11 @@
 """Scenario 5, last option: HTTP/1.1 keep-alive vs HTTP/2 between proxies, on one shop.
 
-The same shop serves both: the default DestinationRules (HTTP/1.1, Istio's mesh default
-DO_NOT_UPGRADE) and then istio/destination-rule-all-h2-upgrade.yaml (h2UpgradePolicy: UPGRADE)
-applied live, as a user would; the defaults are applied again afterwards. Three paths where the
-upstream protocol differs: the ingress to catalog's sidecar, order's sidecar to catalog's
-sidecar (Istio's two-proxy path), and GET /users/{id}, whose fan-out crosses two such hops.
+The same shop serves both: istio/destination-rule-all-http1.yaml (h2UpgradePolicy:
+DO_NOT_UPGRADE, Istio's mesh default) applied live, as a user would, then the default rules
+(istio/destination-rule-all-mtls.yaml: UPGRADE, chosen from these numbers), which stay.
+Three paths where the upstream protocol differs: the ingress to catalog's sidecar, order's
+sidecar to catalog's sidecar (Istio's two-proxy path), and GET /users/{id}, whose fan-out
+crosses two such hops.
 """
 
 from __future__ import annotations
@@ -20,10 +21,8 @@ from bench.shopper import sign_up
 from mesh.envoy.process import stats
 
 DEFAULT_RULES = "istio/destination-rule-all-mtls.yaml"
-PROTOCOLS = {
-    "HTTP/1.1 (mesh default)": DEFAULT_RULES,
-    "HTTP/2 (h2UpgradePolicy: UPGRADE)": "istio/destination-rule-all-h2-upgrade.yaml",
-}
+HTTP1, HTTP2 = "HTTP/1.1 (DO_NOT_UPGRADE)", "HTTP/2 (UPGRADE, the default)"
+PROTOCOLS = {HTTP1: "istio/destination-rule-all-http1.yaml", HTTP2: DEFAULT_RULES}
 FIXED_RATE = 500  # rps of the latency runs (at most): below every path's saturation here
 
 

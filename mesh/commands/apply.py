@@ -13,9 +13,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from mesh.commands.db import DEFAULT_RUN_DIR
 from mesh.istio.loader import IstioConfigError
 from mesh.meshstate import MeshState, apply_files, wait_applied
+from mesh.paths import DEFAULT_RUN_DIR
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,8 +17,8 @@ from pathlib import Path
 from mesh.canary.analysis import Thresholds
 from mesh.canary.metrics import EnvoyMetrics, MetricsSource, PrometheusMetrics
 from mesh.canary.rollout import Applier, KubectlApplier, LocalApplier, Plan, run_canary
-from mesh.commands.db import DEFAULT_RUN_DIR
 from mesh.istio.loader import IstioConfigError
+from mesh.paths import DEFAULT_RUN_DIR
 from mesh.topology import NAMESPACE
 from mesh.workloads import by_name
 

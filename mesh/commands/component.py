@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mesh.commands.db import DEFAULT_RUN_DIR
+from mesh.paths import DEFAULT_RUN_DIR
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,10 @@ import os
 import sys
 from pathlib import Path
 
+from mesh.paths import DEFAULT_RUN_DIR, secrets_dir
 from services.common import cipher
 
-DEV_KEY_FILE = Path(__file__).resolve().parents[2] / ".cache" / "run" / "secrets" / "cipher.key"
+DEV_KEY_FILE = secrets_dir(DEFAULT_RUN_DIR) / "cipher.key"
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

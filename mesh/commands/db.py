@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from pathlib import Path
 
 import asyncpg
 
-from mesh.postgres import (
-    PostgresError,
-    database_dsn,
-    ensure_databases,
-    mask_dsn,
-    running_server,
-    start_postgres,
-    stop_postgres,
-)
-from mesh.workloads import SERVICES
-from services.common.migrations import apply_migrations
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_RUN_DIR = REPO_ROOT / ".cache" / "run"
-
-
-def data_dir(run_dir: Path) -> Path:
-    """Where `meshmart db` and `meshmart run` keep the cluster of one run folder."""
-    return run_dir.resolve() / "postgres" / "data"
-
+from mesh.databases import prepare_databases
+from mesh.paths import DEFAULT_RUN_DIR
+from mesh.paths import postgres_data_dir as data_dir
+from mesh.postgres import PostgresError, mask_dsn, running_server, start_postgres, stop_postgres
 
 # What a failed `up` can raise that is the environment's fault, not a bug: one line, no traceback.
 _EXPECTED_ERRORS = (
@@ -87,22 +70,6 @@ def _up(args: argparse.Namespace) -> int:
         admin_dsn = start_postgres(data_dir(args.run_dir), bin_dir=_bin_dir(args)).admin_dsn
     prepare_databases(admin_dsn)
     return 0
-
-
-def prepare_databases(admin_dsn: str) -> None:
-    """Create each service's database if missing and apply its migrations, saying what it did."""
-    asyncio.run(_prepare(admin_dsn))
-
-
-async def _prepare(admin_dsn: str) -> None:
-    created = set(await ensure_databases(admin_dsn, (s.database for s in SERVICES)))
-    for spec in SERVICES:
-        dsn = database_dsn(admin_dsn, spec.database)
-        applied = await apply_migrations(dsn, spec.migrations)
-        state = "created" if spec.database in created else "exists"
-        migrations = f"applied {', '.join(applied)}" if applied else "up to date"
-        print(f"{spec.name}: database {spec.database} {state}, migrations {migrations}")
-        print(f"  {mask_dsn(dsn)}")
 
 
 def _down(args: argparse.Namespace) -> int:

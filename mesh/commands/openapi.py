@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mesh.workloads import SERVICES_DIR
+from mesh.paths import SERVICES_DIR
 from services.catalog.handlers import OPERATIONS as CATALOG
 from services.common.operations import Operation, openapi_document
 from services.order.handlers import OPERATIONS as ORDER

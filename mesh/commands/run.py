@@ -20,11 +20,11 @@ from types import FrameType
 from typing import Any
 
 from mesh.appenv import app_env
-from mesh.commands.db import DEFAULT_RUN_DIR
 from mesh.istio.loader import IstioConfigError
 from mesh.kafka import KafkaBroker, KafkaError
 from mesh.localmesh import start_local_mesh
 from mesh.maven import MavenError
+from mesh.paths import DEFAULT_RUN_DIR
 from mesh.postgres import PostgresError
 from mesh.processes import Child, python_module
 from mesh.supervisor import Supervisor

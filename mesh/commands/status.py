@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mesh.commands.db import DEFAULT_RUN_DIR
 from mesh.kafka_proc import alive as _alive  # live and not a zombie
+from mesh.paths import DEFAULT_RUN_DIR
 
 
 def _state(run_dir: Path) -> dict[str, Any] | None:

@@ -2,9 +2,10 @@
 
 Envoy's filesystem subscription watches the directory with inotify and reloads a file only
 when one is moved over it (a rename, IN_MOVED_TO; writing in place is not noticed), so every
-write goes to a temp file in the same directory and is then renamed. Clusters are written as the union of old and new first, so a route never
-points at a cluster that does not exist yet: an apply drops no request. `read_proxy` reads back
-what is on disk, so a refused apply can put it back with the same `write_proxy`.
+write goes to a temp file in the same directory and is then renamed. Clusters are written as
+the union of old and new first, so a route never points at a cluster that does not exist yet:
+an apply drops no request. `read_proxy` reads back what is on disk, so a refused apply can
+put it back with the same `write_proxy`.
 """
 
 from __future__ import annotations

@@ -73,7 +73,8 @@ def test_every_scenario_measures_real_responses(smoke: tuple[dict[str, Any], str
         for entry in run["paths"].values():
             _served(entry["max"])
             _served(entry["fixed"])
-    h1, h2 = (s["protocol"][label]["http2_streams_into_catalog"] for label in protocol.PROTOCOLS)
+    h1, h2 = (s["protocol"][label]["http2_streams_into_catalog"]
+              for label in (protocol.HTTP1, protocol.HTTP2))  # fmt: skip
     assert h1 == 0 and h2 > 0, (h1, h2)  # each variant ran the protocol it names
     assert s["profile"]["rps"] > 0 and s["profile"]["app_samples_percent"]
     assert s["profile"]["envoy_counters"]["ingress"]["downstream_rq_total"] > 0
@@ -102,14 +103,29 @@ def test_make_bench_replaces_only_the_generated_section(tmp_path: Path) -> None:
     assert docs.read_text().count(report.BEGIN) == 1 and "newer" in docs.read_text()
 
 
-def test_the_committed_before_and_after_runs_compare_figure_by_figure() -> None:
-    """docs/benchmarks.md's before/after table comes from the two committed runs."""
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [("2026-12-02-94cb3f8-before", "2026-12-02-d6d4a12"),
+     ("2026-12-03-94cb3f8-before", "2026-12-03-9a6249d")],
+)  # fmt: skip
+def test_the_committed_before_and_after_runs_compare_figure_by_figure(
+    before: str, after: str
+) -> None:
+    """docs/benchmarks.md's before/after table comes from a committed pair of runs."""
     results = REPO / "bench" / "results"
-    before = json.loads((results / "2026-12-02-94cb3f8-before.json").read_text())
-    (after_file,) = [p for p in results.glob("2026-12-02-*.json") if "before" not in p.name]
-    after = json.loads(after_file.read_text())
-    rows = compare.table(before, after).splitlines()[2:]
+    rows = compare.table(
+        json.loads((results / f"{before}.json").read_text()),
+        json.loads((results / f"{after}.json").read_text()),
+    ).splitlines()[2:]
     assert len(rows) == len(compare.ROWS)
     measured = [row for row in rows if row.split("|")[3].strip() != "-"]
     assert len(measured) == len(rows), "every figure has a before and an after value"
     assert all(row.split("|")[4].strip() != "-" for row in rows)
+
+
+def test_the_docs_table_is_the_latest_pair() -> None:
+    table = compare.table(
+        *(json.loads((REPO / "bench" / "results" / f"{name}.json").read_text())
+          for name in ("2026-12-03-94cb3f8-before", "2026-12-03-9a6249d"))
+    )  # fmt: skip
+    assert table.strip() in (REPO / "docs" / "benchmarks.md").read_text()

@@ -19,7 +19,8 @@ import yaml
 from mesh.envoy.common import CertPaths
 from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
-from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR
+from mesh.meshstate import DEFAULT_FILES
+from mesh.paths import ISTIO_DIR
 from mesh.topology import Topology, build_topology
 from tests.conformance import corpus, normalise, oracle
 

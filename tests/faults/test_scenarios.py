@@ -202,30 +202,41 @@ def _inbound_http2(mesh: FaultMesh, workload: str) -> int:
     return sum(counters.values())
 
 
-async def test_h2_upgrade_carries_the_fan_out_over_http2(
+async def _fan_out_http2_streams(
     mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
-) -> None:
-    """h2UpgradePolicy: UPGRADE turns both hops of GET /users/{id} (ingress -> user-service
-    sidecar -> order-service sidecar) into HTTP/2 streams; the apps still answer the same."""
+) -> tuple[int, int]:
+    """Ten GET /users/{id} through the ingress; how many arrived as HTTP/2 streams at
+    user-service's sidecar (from the ingress) and at order-service's (from user-service's)."""
     replicas = ("order-service-v1-0", "order-service-v1-1")
-    before = (
-        _inbound_http2(mesh, "user-service-v1-0"),
-        sum(_inbound_http2(mesh, r) for r in replicas),
-    )
-    mesh.apply("istio/destination-rule-all-h2-upgrade.yaml")
+
+    def counts() -> tuple[int, int]:
+        return _inbound_http2(mesh, "user-service-v1-0"), sum(
+            _inbound_http2(mesh, r) for r in replicas
+        )
+
+    before = counts()
     details = [await _user_detail(mesh, http, shopper) for _ in range(10)]
     assert all(status == 200 and available for status, available, _ in details), details
-    after = (
-        _inbound_http2(mesh, "user-service-v1-0"),
-        sum(_inbound_http2(mesh, r) for r in replicas),
-    )
-    assert after[0] - before[0] >= 10, (before, after)  # from the ingress
-    assert after[1] - before[1] >= 10, (before, after)  # from user-service's sidecar
+    after = counts()
+    return after[0] - before[0], after[1] - before[1]
+
+
+async def test_proxies_speak_http2_to_each_other_by_default(
+    mesh: FaultMesh, http: aiohttp.ClientSession, shopper: Customer
+) -> None:
+    """destination-rule-all-mtls.yaml's h2UpgradePolicy: UPGRADE turns both hops of
+    GET /users/{id} (ingress -> user-service sidecar -> order-service sidecar) into HTTP/2
+    streams; destination-rule-all-http1.yaml turns them back into HTTP/1.1, the apps
+    answering the same either way."""
+    from_ingress, from_user = await _fan_out_http2_streams(mesh, http, shopper)
+    assert from_ingress >= 10 and from_user >= 10, (from_ingress, from_user)
     upgraded = stats(
         mesh.admin_port("user-service-v1-0"),
         r"outbound\|8080\|v1\|order-service.*upstream_cx_http2_total$",
     )
     assert sum(upgraded.values()) >= 1, upgraded
+    mesh.apply("istio/destination-rule-all-http1.yaml")
+    assert await _fan_out_http2_streams(mesh, http, shopper) == (0, 0)
 
 
 # 8 ---------------------------------------------------------------------------------------

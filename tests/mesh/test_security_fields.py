@@ -22,7 +22,8 @@ import jwt
 import yaml
 
 from mesh.envoy.process import lds_version
-from mesh.meshstate import ISTIO_DIR, MeshState
+from mesh.meshstate import MeshState
+from mesh.paths import ISTIO_DIR
 from mesh.processes import wait_until
 from services.user.tokens import ALGORITHM, TokenIssuer
 from tests.integration.sync_stack import eventually

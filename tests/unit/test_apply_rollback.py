@@ -21,7 +21,6 @@ from mesh.envoy.validate import validation_bootstrap
 from mesh.istio.loader import IstioConfigError
 from mesh.meshstate import (
     DEFAULT_FILES,
-    ISTIO_DIR,
     EnvoyCheck,
     MeshState,
     apply_files,
@@ -29,6 +28,7 @@ from mesh.meshstate import (
     render,
     wait_applied,
 )
+from mesh.paths import ISTIO_DIR
 from mesh.topology import build_topology
 
 SERVICES = ("user-service", "catalog-service", "order-service")

@@ -11,7 +11,8 @@ import pytest
 from mesh.envoy.common import CertPaths
 from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
-from mesh.meshstate import DEFAULT_FILES, ISTIO_DIR
+from mesh.meshstate import DEFAULT_FILES
+from mesh.paths import ISTIO_DIR
 from mesh.topology import build_topology
 
 SERVICES = ("user-service", "catalog-service", "order-service")
