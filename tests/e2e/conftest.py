@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.shop import free_base_port, start_shop
+from tests.support.shop import free_base_port, start_shop
 
 
 @pytest.fixture

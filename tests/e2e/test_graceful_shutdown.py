@@ -14,8 +14,8 @@ from aiohttp.test_utils import TestServer
 
 from mesh.postgres import PostgresServer, database_dsn, ensure_databases
 from services.user.tokens import generate_private_key_pem
-from tests.e2e.shop import free_base_port
 from tests.support.identity import as_user
+from tests.support.shop import free_base_port
 
 
 async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
@@ -32,12 +32,27 @@ async def _wait_ready(url: str, proc: asyncio.subprocess.Process) -> None:
     raise AssertionError(f"{url} never became ready")
 
 
+async def _wait_refusing(port: int, timeout: float = 10) -> None:
+    """Until nothing listens on `port` any more: the service began its shutdown."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except ConnectionRefusedError:
+            return
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"port {port} still accepts connections {timeout} s after SIGTERM")
+
+
 async def test_sigterm_lets_in_flight_requests_finish(
     postgres_server: PostgresServer, tmp_path: Path
 ) -> None:
-    released = asyncio.Event()
+    arrived, released = asyncio.Event(), asyncio.Event()
 
     async def slow_orders(request: web.Request) -> web.Response:
+        arrived.set()
         await asyncio.wait_for(released.wait(), 10)
         return web.json_response([{"orderId": "o-1"}])
 
@@ -74,9 +89,9 @@ async def test_sigterm_lets_in_flight_requests_finish(
                 in_flight = asyncio.create_task(
                     http.get(f"{base}/users/{user_id}", headers=as_user(user_id))
                 )
-                await asyncio.sleep(0.5)  # the request is now waiting on the slow peer
+                await asyncio.wait_for(arrived.wait(), 10)  # in flight, waiting on the peer
                 proc.send_signal(signal.SIGTERM)
-                await asyncio.sleep(0.5)
+                await _wait_refusing(port)  # the SIGTERM was handled: no new connections
                 assert proc.returncode is None, "exited with a request still in flight"
                 released.set()
                 resp = await asyncio.wait_for(in_flight, 10)

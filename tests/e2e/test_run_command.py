@@ -15,9 +15,9 @@ from typing import Any
 import aiohttp
 import psutil
 
-from tests.e2e.shop import free_base_port, listening_addresses, pid_alive
-from tests.integration.sync_stack import eventually
 from tests.support.identity import as_user
+from tests.support.shop import free_base_port, listening_addresses, pid_alive
+from tests.support.waiting import eventually
 
 
 async def _json(resp: aiohttp.ClientResponse, status: int) -> Any:
@@ -36,9 +36,9 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     pids.append(state["kafka_pid"])
 
     assert listening_addresses({base + 1, base + 2, base + 3}) == {
-        ("0100007F", base + 1),
-        ("0100007F", base + 2),
-        ("0100007F", base + 3),
+        ("127.0.0.1", base + 1),
+        ("127.0.0.1", base + 2),
+        ("127.0.0.1", base + 3),
     }, "services must listen on 127.0.0.1 only"
 
     async with aiohttp.ClientSession() as http:

@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 
 from mesh.topology import free_port
-from tests.e2e.shop import start_shop
+from tests.support.shop import start_shop
 
 ORDER_HOST = "order-service.meshmart.svc.cluster.local"
 BASELINE = ("istio/virtual-service-all-v1.yaml", "istio/destination-rule-all-mtls.yaml")

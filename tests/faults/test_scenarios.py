@@ -15,7 +15,7 @@ import yaml
 
 from mesh.envoy.process import stats
 from tests.faults.conftest import FaultMesh
-from tests.mesh.conftest import Customer, sign_up_and_log_in
+from tests.support.shoppers import Customer, sign_up_and_log_in
 
 ORDER = {"productId": "CATALOG-003", "qty": 1, "unitPrice": 2000}
 

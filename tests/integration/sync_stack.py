@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +20,7 @@ from services.common.events import TOPIC_PARTITIONS
 from services.order.app import create_app as create_order
 from services.order.settings import OrderSettings
 from tests.support.identity import as_user
+from tests.support.waiting import eventually
 
 Client = TestClient[web.Request, web.Application]
 TOPICS = [TopicSpec(name, partitions) for name, partitions in TOPIC_PARTITIONS.items()]
@@ -83,15 +82,6 @@ class SyncStack:
 
         await eventually(done, timeout)
         return await self.statuses(user_id)
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await condition():
-            return
-        await asyncio.sleep(0.1)
-    assert await condition(), f"condition not met within {timeout}s"
 
 
 async def prepare(postgres: PostgresServer, bootstrap: str, prefix: str) -> tuple[str, str]:

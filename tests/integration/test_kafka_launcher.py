@@ -25,6 +25,7 @@ from mesh.kafka import (
     stop_kafka,
 )
 from mesh.maven import fetch_jars
+from tests.support.shop import listening_addresses
 
 pytestmark = pytest.mark.integration
 
@@ -133,21 +134,10 @@ async def test_produce_and_consume_with_headers(kafka_broker: KafkaBroker) -> No
         await consumer.stop()
 
 
-def _listening(port: int) -> set[str]:
-    """Local addresses (hex, as in /proc/net/tcp*) of sockets listening on `port`."""
-    addresses = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, hex_port = local.split(":")
-            if state == "0A" and int(hex_port, 16) == port:  # 0A: LISTEN
-                addresses.add(address)
-    return addresses
-
-
 def test_listens_only_on_loopback(kafka_broker: KafkaBroker) -> None:
-    assert _listening(kafka_broker.port) == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
-    assert _listening(kafka_broker.controller_port) == {"0100007F"}
+    ports = {kafka_broker.port, kafka_broker.controller_port}
+    # 127.0.0.1 only, nothing on 0.0.0.0 or ::
+    assert listening_addresses(ports) == {("127.0.0.1", port) for port in ports}
     config = (kafka_broker.run_dir / "kafka" / "server.properties").read_text()
     assert f"advertised.listeners=PLAINTEXT://127.0.0.1:{kafka_broker.port}\n" in config
 

@@ -19,8 +19,9 @@ from opentelemetry.trace import SpanKind
 from mesh.kafka import KafkaBroker, start_kafka, stop_kafka
 from mesh.postgres import PostgresServer
 from services.common.events import ORDER_EVENTS
-from tests.e2e.shop import free_base_port
-from tests.integration.sync_stack import SyncStack, eventually, prepare, sync_stack
+from tests.integration.sync_stack import SyncStack, prepare, sync_stack
+from tests.support.shop import free_base_port
+from tests.support.waiting import eventually
 
 
 def user() -> str:

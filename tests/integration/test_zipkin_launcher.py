@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import socket
 import time
@@ -22,6 +21,7 @@ from mesh.zipkin import (
     stop_zipkin,
     zipkin_app,
 )
+from tests.support.shop import listening_addresses, listening_sockets_of
 
 pytestmark = pytest.mark.integration
 
@@ -40,30 +40,6 @@ def _processes_using(path: Path) -> list[int]:
         except OSError:
             continue  # exited meanwhile
     return pids
-
-
-def _listening_sockets() -> dict[str, tuple[str, int]]:
-    """Every TCP socket in LISTEN state: inode -> (local address as hex, port)."""
-    sockets = {}
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            address, hex_port = fields[1].split(":")
-            if fields[3] == "0A":  # LISTEN
-                sockets[fields[9]] = (address, int(hex_port, 16))
-    return sockets
-
-
-def _socket_inodes(pid: int) -> set[str]:
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue  # closed meanwhile
-        if target.startswith("socket:["):
-            inodes.add(target.removeprefix("socket:[").removesuffix("]"))
-    return inodes
 
 
 def _spans(trace_id: str) -> list[dict[str, Any]]:
@@ -133,12 +109,10 @@ async def test_health_and_bad_spans(zipkin_server: ZipkinServer) -> None:
 
 
 def test_listens_only_on_loopback(zipkin_server: ZipkinServer) -> None:
-    listening = _listening_sockets()
-    on_port = {address for address, port in listening.values() if port == zipkin_server.port}
-    assert on_port == {"0100007F"}  # 127.0.0.1, nothing on 0.0.0.0 or ::
+    # 127.0.0.1 only, nothing on 0.0.0.0 or ::
+    assert listening_addresses({zipkin_server.port}) == {("127.0.0.1", zipkin_server.port)}
     # Nor any other listener of the JVM (no scribe, JMX or management port).
-    mine = {listening[i] for i in _socket_inodes(zipkin_server.pid) if i in listening}
-    assert mine == {("0100007F", zipkin_server.port)}
+    assert listening_sockets_of(zipkin_server.pid) == ["127.0.0.1"]
 
 
 def test_second_start_returns_the_running_server(zipkin_server: ZipkinServer) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,8 @@ import aiohttp
 import pytest
 
 from mesh.topology import free_port
-from tests.e2e.shop import start_shop
+from tests.support.shop import start_shop
+from tests.support.shoppers import Customer, sign_up_and_log_in
 
 
 @dataclass
@@ -49,30 +49,10 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
         yield Mesh(proc, run_dir, json.loads((run_dir / "state.json").read_text()))
 
 
-@dataclass
-class Customer:
-    user_id: str
-    token: str
-    email: str
-
-
 @pytest.fixture(scope="session")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
-
-
-async def sign_up_and_log_in(http: aiohttp.ClientSession, ingress: str) -> Customer:
-    email = f"mesh-{uuid.uuid4().hex[:10]}@example.com"
-    body = {"email": email, "name": "Mesh Tester", "pwd": "password-1"}
-    async with http.post(f"{ingress}/user-service/users", json=body) as resp:
-        assert resp.status == 201, await resp.text()
-        user_id = (await resp.json())["userId"]
-    login = {"email": email, "password": "password-1"}
-    async with http.post(f"{ingress}/user-service/login", json=login) as resp:
-        assert resp.status == 200, await resp.text()
-        token = (await resp.json())["token"]
-    return Customer(user_id, token, email)
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,10 @@ from pathlib import Path
 import aiohttp
 
 from mesh.envoy.process import stats
-from tests.e2e.shop import pid_alive
-from tests.integration.sync_stack import eventually
-from tests.mesh.conftest import Customer, Mesh
+from tests.mesh.conftest import Mesh
+from tests.support.shop import pid_alive
+from tests.support.shoppers import Customer
+from tests.support.waiting import eventually
 
 # Every hop of an order placed at the edge, as Zipkin names them.
 TRACED_SERVICES = {

@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 
 from mesh.envoy.process import stats
-from tests.integration.sync_stack import eventually
 from tests.mesh.conftest import Mesh
+from tests.support.waiting import eventually
 
 NOBODY = "authz-fields-selects-no-workload"
 

@@ -17,9 +17,10 @@ from urllib.parse import urlsplit
 import aiohttp
 import pytest
 
-from tests.mesh.conftest import Customer, Mesh, sign_up_and_log_in
+from tests.mesh.conftest import Mesh
 from tests.mesh.spellings import spellings
 from tests.support.identity import as_user
+from tests.support.shoppers import Customer, sign_up_and_log_in
 
 ORDER = {"productId": "CATALOG-002", "qty": 1, "unitPrice": 1000}
 CATALOG_DETOUR = "/catalog-service/catalogs"  # a public prefix to climb out of with ..

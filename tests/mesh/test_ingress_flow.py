@@ -9,8 +9,9 @@ import jwt
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from services.user.tokens import generate_private_key_pem
-from tests.integration.sync_stack import eventually
-from tests.mesh.conftest import Customer, Mesh, sign_up_and_log_in
+from tests.mesh.conftest import Mesh
+from tests.support.shoppers import Customer, sign_up_and_log_in
+from tests.support.waiting import eventually
 
 
 async def test_seed_flow_through_the_ingress(mesh: Mesh, http: aiohttp.ClientSession) -> None:

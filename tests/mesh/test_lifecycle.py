@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from mesh.topology import free_port
-from tests.e2e.shop import listening_sockets_of, only_loopback, pid_alive, start_shop
+from tests.support.shop import listening_sockets_of, only_loopback, pid_alive, start_shop
 
 
 def test_everything_listens_on_loopback_and_down_stops_it_all(tmp_path: Path) -> None:

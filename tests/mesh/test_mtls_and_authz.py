@@ -10,8 +10,9 @@ import aiohttp
 import pytest
 
 from mesh.ca import LocalCA
-from tests.integration.sync_stack import eventually
-from tests.mesh.conftest import Customer, Mesh
+from tests.mesh.conftest import Mesh
+from tests.support.shoppers import Customer
+from tests.support.waiting import eventually
 
 
 def _host_port(address: str) -> tuple[str, int]:

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from mesh.envoy.process import stats
-from tests.mesh.conftest import Customer, Mesh
+from tests.mesh.conftest import Mesh
+from tests.support.shoppers import Customer
 
 ORDER = "order-service.meshmart.svc.cluster.local"
 GATEWAY_FILE = Path("istio/gateway-meshmart.yaml")

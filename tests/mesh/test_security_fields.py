@@ -26,9 +26,10 @@ from mesh.meshstate import MeshState
 from mesh.paths import ISTIO_DIR
 from mesh.processes import wait_until
 from services.user.tokens import ALGORITHM, TokenIssuer
-from tests.integration.sync_stack import eventually
-from tests.mesh.conftest import Customer, Mesh
+from tests.mesh.conftest import Mesh
 from tests.support.identity import ISSUER
+from tests.support.shoppers import Customer
+from tests.support.waiting import eventually
 
 SERVICES_JWT = ISTIO_DIR / "request-authentication-services-jwt.yaml"
 NOBODY = "security-fields-selects-no-workload"

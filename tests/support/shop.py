@@ -1,4 +1,5 @@
-"""Helpers to run `meshmart run` as a real process tree, the way a user starts it."""
+"""Running `meshmart run` as a real process tree, the way a user starts it, and looking at
+its processes and sockets (psutil, not /proc by hand)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import psutil
 
 READY_LINE = "meshmart is up"
 
@@ -29,23 +32,20 @@ def free_base_port() -> int:
 
 
 def listening_addresses(ports: set[int]) -> set[tuple[str, int]]:
-    """(address, port) of LISTEN sockets on `ports`, from /proc/net/tcp{,6}."""
-    found = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            local, state = line.split()[1], line.split()[3]
-            address, port = local.rsplit(":", 1)
-            if state == "0A" and int(port, 16) in ports:
-                found.add((address, int(port, 16)))
-    return found
+    """(address, port) of the TCP sockets listening on `ports`, on this machine."""
+    return {
+        (c.laddr.ip, c.laddr.port)
+        for c in psutil.net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN and c.laddr.port in ports
+    }
 
 
 def pid_alive(pid: int) -> bool:
+    """Running: a zombie waiting for its parent to reap it has already exited."""
     try:
-        status = Path(f"/proc/{pid}/status").read_text()
-    except FileNotFoundError:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    return "State:\tZ" not in status  # a zombie waiting for its parent has already exited
 
 
 def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
@@ -82,27 +82,17 @@ def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
             proc.stdout.close()
 
 
-_LOOPBACK = {"0100007F", "00000000000000000000000001000000", "0000000000000000FFFF00000100007F"}
+LOOPBACK = {"127.0.0.1", "::1"}
 
 
 def listening_sockets_of(pid: int) -> list[str]:
-    """Local addresses (hex, as in /proc/net/tcp) of the TCP sockets `pid` listens on."""
-    inodes = set()
-    for fd in Path(f"/proc/{pid}/fd").iterdir():
-        try:
-            target = os.readlink(fd)
-        except OSError:
-            continue
-        if target.startswith("socket:["):
-            inodes.add(target[8:-1])
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and fields[9] in inodes:
-                found.append(fields[1].rsplit(":", 1)[0])
-    return found
+    """Local addresses of the TCP sockets `pid` listens on."""
+    return [
+        c.laddr.ip
+        for c in psutil.Process(pid).net_connections(kind="tcp")
+        if c.status == psutil.CONN_LISTEN
+    ]
 
 
 def only_loopback(addresses: list[str]) -> bool:
-    return all(a in _LOOPBACK for a in addresses)
+    return all(a in LOOPBACK for a in addresses)
