@@ -19,6 +19,7 @@ import psutil
 from mesh.paths import REPO_ROOT as REPO
 from mesh.paths import postgres_data_dir
 from mesh.postgres import running_server
+from mesh.processes import stop_process
 from mesh.topology import fqdn, free_port
 
 UP_MARKER = "meshmart is up"
@@ -150,10 +151,4 @@ def running_shop(run_dir: Path, args: Sequence[str] = (), env: dict[str, str] | 
         state = json.loads((run_dir / "state.json").read_text())
         yield Shop(run_dir, state, process, up)
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(120)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, signal.SIGINT, timeout=120)

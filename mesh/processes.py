@@ -11,6 +11,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 
 @dataclass
@@ -45,15 +46,7 @@ class Child:
 
     def stop(self, timeout: float) -> int | None:
         """SIGTERM (graceful drain), then SIGKILL after `timeout`; returns the exit code."""
-        if self.process is None or self.process.poll() is not None:
-            return None if self.process is None else self.process.returncode
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait(5)
+        return None if self.process is None else stop_process(self.process, timeout=timeout)
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -61,6 +54,22 @@ class Child:
         except OSError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_process(
+    process: subprocess.Popen[Any], sig: int = signal.SIGTERM, *, timeout: float
+) -> int:
+    """`sig` (SIGTERM: drain; SIGINT: what Ctrl-C sends), then SIGKILL after `timeout` seconds;
+    returns the exit code. A process that already exited is only reaped."""
+    if process.poll() is not None:
+        return process.returncode
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(sig)
+    try:
+        return process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        return process.wait(5)
 
 
 def python_module(module: str) -> list[str]:

@@ -18,7 +18,6 @@ import asyncio
 import http.client
 import json
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import yaml
 from aiohttp import web
 
 from mesh.ca import LocalCA, WorkloadCert, spiffe_id
+from mesh.processes import stop_process
 
 pytestmark = pytest.mark.integration
 
@@ -182,13 +182,7 @@ def _ready(admin: str) -> bool:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(5)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+    stop_process(process, timeout=5)
 
 
 def _start_envoy(directory: Path, name: str, config: dict[str, Any]) -> Envoy:

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import psutil
 
+from mesh.processes import stop_process
+
 READY_LINE = "meshmart is up"
 
 
@@ -71,13 +73,7 @@ def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         assert any(READY_LINE in line for line in output), "".join(output)
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop_process(proc, signal.SIGINT, timeout=60)
         if proc.stdout is not None:
             proc.stdout.close()
 
