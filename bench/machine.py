@@ -32,7 +32,9 @@ def _cpu_model() -> str:
 
 
 def _pom_version(artifact: str) -> str:
-    pom = (REPO / "mesh" / "jars" / artifact.split("-")[0].split("_")[0] / "pom.xml").read_text()
+    pom = (
+        REPO / "mesh" / "infra" / "jars" / artifact.split("-")[0].split("_")[0] / "pom.xml"
+    ).read_text()
     found = re.search(rf"<artifactId>{artifact}</artifactId>\s*<version>([^<]+)", pom)
     return found.group(1) if found else "unknown"
 

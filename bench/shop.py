@@ -16,11 +16,13 @@ from typing import Any
 
 import psutil
 
+from mesh.control.topology import fqdn
+from mesh.infra.postgres import running_server
 from mesh.paths import REPO_ROOT as REPO
 from mesh.paths import postgres_data_dir
-from mesh.postgres import running_server
-from mesh.processes import stop_process
-from mesh.topology import fqdn, free_port
+from mesh.runtime.polling import wait_until
+from mesh.runtime.ports import free_port
+from mesh.runtime.processes import stop_process
 
 UP_MARKER = "meshmart is up"
 START_TIMEOUT = 240.0
@@ -139,12 +141,14 @@ def running_shop(run_dir: Path, args: Sequence[str] = (), env: dict[str, str] | 
             env={**os.environ, **(env or {})},
         )  # fmt: skip
     try:
-        while UP_MARKER not in log_path.read_text():
+
+        def is_up() -> bool:
+            return UP_MARKER in log_path.read_text()
+
+        if not wait_until(is_up, START_TIMEOUT, 0.05, unless=lambda: process.poll() is not None):
             if process.poll() is not None:
                 raise RuntimeError(f"meshmart run exited ({process.returncode}); see {log_path}")
-            if time.monotonic() - began > START_TIMEOUT:
-                raise RuntimeError(f"meshmart run took over {START_TIMEOUT:.0f} s; see {log_path}")
-            time.sleep(0.05)
+            raise RuntimeError(f"meshmart run took over {START_TIMEOUT:.0f} s; see {log_path}")
         up = time.monotonic() - began
         if progress:
             print(f"  shop up in {up:.1f} s ({' '.join(args) or 'defaults'})", flush=True)

@@ -1,6 +1,6 @@
 """What deploy/kind-up.sh asks the code base, so no list lives twice.
 
-    python -m deploy.kindctl services        # "<service> <dir>" per service (mesh/workloads.py)
+    python -m deploy.kindctl services        # "<service> <dir>" per service (mesh/runtime/workloads.py)
     python -m deploy.kindctl istio-defaults  # the istio/ files applied by default, in order
     python -m deploy.kindctl workdir DIR --tag TAG
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import yaml
 
-from mesh.meshstate import DEFAULT_FILES
-from mesh.workloads import SERVICES
+from mesh.control.state import DEFAULT_FILES
+from mesh.runtime.workloads import SERVICES
 from services.common import cipher
 from services.user.tokens import generate_private_key_pem
 

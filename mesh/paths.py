@@ -10,7 +10,7 @@ DEFAULT_RUN_DIR = CACHE_DIR / "run"  # `meshmart run`'s state, logs, data and se
 ISTIO_DIR = REPO_ROOT / "istio"
 SERVICES_DIR = REPO_ROOT / "services"
 CONFIG_DIR = REPO_ROOT / "config"
-JARS_DIR = REPO_ROOT / "mesh" / "jars"  # the Maven poms of the JVM servers
+JARS_DIR = REPO_ROOT / "mesh" / "infra" / "jars"  # the Maven poms of the JVM servers
 
 
 def postgres_data_dir(run_dir: Path) -> Path:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from mesh.kafka import KafkaBroker, start_kafka, stop_kafka
-from mesh.postgres import PostgresServer, start_postgres, stop_postgres
-from mesh.zipkin import ZipkinServer, start_zipkin, stop_zipkin
+from mesh.infra.kafka import KafkaBroker, start_kafka, stop_kafka
+from mesh.infra.postgres import PostgresServer, start_postgres, stop_postgres
+from mesh.infra.zipkin import ZipkinServer, start_zipkin, stop_zipkin
 
 
 @pytest.fixture(scope="session")

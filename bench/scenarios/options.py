@@ -11,7 +11,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,12 +23,13 @@ from bench.plan import Plan
 from bench.sampler import sampling
 from bench.shop import Shop
 from mesh.paths import REPO_ROOT as REPO
+from mesh.runtime.polling import wait_until
 
 # name -> (processes, the settings that differ from the defaults in services/common/settings.py)
 APP_OPTIONS: dict[str, tuple[int, dict[str, str]]] = {
     "defaults": (1, {}),
     "event loop: asyncio (not uvloop)": (1, {"MESHMART_EVENT_LOOP": "asyncio"}),
-    # The shop's apps run without their own access log behind sidecars (mesh/localmesh.py).
+    # The shop's apps run without their own access log behind sidecars (mesh/runtime/localmesh.py).
     "app access log on (direct mode's default)": (1, {"MESHMART_ACCESS_LOG": "true"}),
     "tracing 100 % (no caller decision)": (1, {"MESHMART_TRACE_SAMPLING_PERCENT": "100"}),
     "tracing 0 %": (1, {"MESHMART_TRACE_SAMPLING_PERCENT": "0"}),
@@ -79,14 +79,18 @@ def _extra_catalog(
         for _ in range(processes)
     ]
     try:
-        began = time.monotonic()
         port = shop.postgres_port()
-        while not all(_pool_open(psutil.Process(app.pid), port) for app in apps):
-            if any(app.poll() is not None for app in apps):
+
+        def serving() -> bool:
+            return all(_pool_open(psutil.Process(app.pid), port) for app in apps)
+
+        def exited() -> bool:
+            return any(app.poll() is not None for app in apps)
+
+        if not wait_until(serving, READY_TIMEOUT, 0.05, unless=exited):
+            if exited():
                 raise RuntimeError(f"an option run's catalog app exited; see {log.name}")
-            if time.monotonic() - began > READY_TIMEOUT:
-                raise RuntimeError(f"the option run's catalog apps did not start; see {log.name}")
-            time.sleep(0.05)
+            raise RuntimeError(f"the option run's catalog apps did not start; see {log.name}")
         yield [app.pid for app in apps]
     finally:
         listener.close()

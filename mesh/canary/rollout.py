@@ -17,7 +17,7 @@ import yaml
 
 from mesh.canary.analysis import Thresholds, Verdict, analyse
 from mesh.canary.metrics import MetricsSource
-from mesh.meshstate import MeshState, apply_files, wait_applied
+from mesh.control.state import MeshState, apply_files, wait_applied
 
 
 def weights_document(service: str, namespace: str, stable: str, canary: str, weight: int) -> str:

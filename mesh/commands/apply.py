@@ -13,8 +13,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from mesh.control.state import MeshState, apply_files, wait_applied
 from mesh.istio.loader import IstioConfigError
-from mesh.meshstate import MeshState, apply_files, wait_applied
 from mesh.paths import DEFAULT_RUN_DIR
 
 

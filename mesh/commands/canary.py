@@ -17,10 +17,10 @@ from pathlib import Path
 from mesh.canary.analysis import Thresholds
 from mesh.canary.metrics import EnvoyMetrics, MetricsSource, PrometheusMetrics
 from mesh.canary.rollout import Applier, KubectlApplier, LocalApplier, Plan, run_canary
+from mesh.control.topology import NAMESPACE
 from mesh.istio.loader import IstioConfigError
 from mesh.paths import DEFAULT_RUN_DIR
-from mesh.topology import NAMESPACE
-from mesh.workloads import by_name
+from mesh.runtime.workloads import by_name
 
 
 def _steps(text: str) -> list[int]:

@@ -9,10 +9,16 @@ from pathlib import Path
 
 import asyncpg
 
-from mesh.databases import prepare_databases
+from mesh.infra.databases import prepare_databases
+from mesh.infra.postgres import (
+    PostgresError,
+    mask_dsn,
+    running_server,
+    start_postgres,
+    stop_postgres,
+)
 from mesh.paths import DEFAULT_RUN_DIR
 from mesh.paths import postgres_data_dir as data_dir
-from mesh.postgres import PostgresError, mask_dsn, running_server, start_postgres, stop_postgres
 
 # What a failed `up` can raise that is the environment's fault, not a bug: one line, no traceback.
 _EXPECTED_ERRORS = (

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from mesh.commands.component import Component
-from mesh.kafka import KafkaError, running_kafka, start_kafka, stop_kafka
-from mesh.kafka_proc import Layout
-from mesh.maven import MavenError
+from mesh.infra.kafka import (
+    KafkaBroker,
+    KafkaError,
+    KafkaFiles,
+    running_kafka,
+    start_kafka,
+    stop_kafka,
+)
+from mesh.infra.maven import MavenError
 
 
-def _up(run_dir: Path) -> str:
-    broker = start_kafka(run_dir)
-    return f"bootstrap servers: {broker.bootstrap_servers} (pid {broker.pid})"
-
-
-def _status(run_dir: Path) -> str | None:
-    broker = running_kafka(run_dir)
-    if broker is None:
-        return None
-    return (
-        f"Kafka running: {broker.bootstrap_servers}, pid {broker.pid}\n"
-        f"  controller 127.0.0.1:{broker.controller_port}, log {Layout.of(run_dir).log}"
-    )
+def _describe(broker: KafkaBroker) -> str:
+    return f"bootstrap servers {broker.bootstrap_servers}, controller {broker.controller_port}"
 
 
 KAFKA = Component(
@@ -32,10 +25,10 @@ KAFKA = Component(
     description="up (default): start a single-node Apache Kafka broker (KRaft) on 127.0.0.1, "
     "fetching its jars from Maven Central on first use. down: stop it. status: is it running.",
     errors=(KafkaError, MavenError, OSError),
-    home=lambda run_dir: Layout.of(run_dir).root,
-    log=lambda run_dir: Layout.of(run_dir).log,
-    up=_up,
-    down=stop_kafka,
-    status=_status,
+    files=KafkaFiles.of,
+    start=start_kafka,
+    stop=stop_kafka,
+    running=running_kafka,
+    describe=_describe,
 )
 register = KAFKA.register

@@ -19,18 +19,18 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from mesh.appenv import app_env
+from mesh.control.topology import Topology
+from mesh.infra.kafka import KafkaBroker, KafkaError
+from mesh.infra.maven import MavenError
+from mesh.infra.postgres import PostgresError
+from mesh.infra.zipkin import ZipkinError
 from mesh.istio.loader import IstioConfigError
-from mesh.kafka import KafkaBroker, KafkaError
-from mesh.localmesh import start_local_mesh
-from mesh.maven import MavenError
 from mesh.paths import DEFAULT_RUN_DIR
-from mesh.postgres import PostgresError
-from mesh.processes import Child, python_module
-from mesh.supervisor import Supervisor
-from mesh.topology import Topology
-from mesh.workloads import SERVICES, by_name
-from mesh.zipkin import ZipkinError
+from mesh.runtime.appenv import app_env
+from mesh.runtime.localmesh import start_local_mesh
+from mesh.runtime.processes import Child, python_module
+from mesh.runtime.supervisor import Supervisor
+from mesh.runtime.workloads import SERVICES, by_name
 
 EXPECTED = (PostgresError, KafkaError, MavenError, ZipkinError, IstioConfigError, RuntimeError)
 

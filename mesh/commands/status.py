@@ -7,12 +7,11 @@ import json
 import os
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-from mesh.kafka_proc import alive as _alive  # live and not a zombie
 from mesh.paths import DEFAULT_RUN_DIR
+from mesh.runtime.processes import alive, wait_gone
 
 
 def _state(run_dir: Path) -> dict[str, Any] | None:
@@ -37,7 +36,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _status(args: argparse.Namespace) -> int:
     state = _state(args.run_dir)
-    if state is None or not _alive(state["supervisor_pid"]):
+    if state is None or not alive(state["supervisor_pid"]):
         print("meshmart is not running" + ("" if args.json else f" (run dir {args.run_dir})"))
         return 3
     if args.json:
@@ -50,25 +49,22 @@ def _status(args: argparse.Namespace) -> int:
     print(f"ingress  {state['ingress_url']}   zipkin {state['zipkin_url']}")
     print(f"{'WORKLOAD':<24}{'APP PID':>8}{'SIDECAR PID':>13}  {'INBOUND (mTLS)':<18}ADMIN")
     for name, w in state["workloads"].items():
-        alive = _alive(w["app_pid"]) and _alive(w["sidecar_pid"])
+        up = alive(w["app_pid"]) and alive(w["sidecar_pid"])
         print(
             f"{name:<24}{w['app_pid']:>8}{w['sidecar_pid']:>13}  {w['sidecar_inbound']:<18}"
-            f"{w['sidecar_admin_url']}{'' if alive else '  (DOWN)'}"
+            f"{w['sidecar_admin_url']}{'' if up else '  (DOWN)'}"
         )
     return 0
 
 
 def _down(args: argparse.Namespace) -> int:
     state = _state(args.run_dir)
-    if state is None or not _alive(state["supervisor_pid"]):
+    if state is None or not alive(state["supervisor_pid"]):
         print("meshmart is not running")
         return 0
     pid = state["supervisor_pid"]
     os.kill(pid, signal.SIGTERM)  # the supervisor stops everything it started, by PID
-    deadline = time.monotonic() + 90
-    while _alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if _alive(pid):
+    if not wait_gone(pid, 90):
         print(f"meshmart run (pid {pid}) did not stop within 90 s", file=sys.stderr)
         return 1
     print("meshmart stopped")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mesh.envoy.files import Versions
+from mesh.runtime.polling import wait_until
 
 
 @dataclass(frozen=True)
@@ -84,9 +84,9 @@ def wait_taken(
 ) -> None:
     """Until every proxy reports the versions wanted. A rise in a proxy's rejection counters
     (against `rejected_before`, where known) is a refusal at once, not after the timeout."""
-    started = time.monotonic()
     waiting = set(wanted)
-    while waiting:
+
+    def all_taken() -> bool:
         for proxy in sorted(waiting):
             try:
                 live = status(admin[proxy])
@@ -96,10 +96,10 @@ def wait_taken(
                 raise Rejected(proxy, new)
             if live.took(wanted[proxy]):
                 waiting.discard(proxy)
-        if waiting and time.monotonic() - started > timeout:
-            raise Late(sorted(waiting), timeout)
-        if waiting:
-            time.sleep(0.02)
+        return not waiting
+
+    if not wait_until(all_taken, timeout, 0.02):
+        raise Late(sorted(waiting), timeout)
 
 
 def logged_rejections(log: Path, offset: int) -> list[str]:

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from mesh.control.topology import Proxy
 from mesh.envoy.common import JWT_FILTER, JWT_PAYLOAD_KEY, T_RBAC, Config, typed
 from mesh.envoy.security import selects
 from mesh.istio.loader import MeshConfig
 from mesh.istio.models import AuthorizationPolicy, Condition, Operation, Rule, Source
-from mesh.topology import Proxy
 
 SPIFFE = "spiffe://"
 T_URI_TEMPLATE = (

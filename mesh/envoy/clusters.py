@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh.control.topology import Proxy, Topology, fqdn
 from mesh.envoy.common import (
     T_HTTP_PROTOCOL_OPTIONS,
     T_UPSTREAM_TLS,
@@ -14,7 +15,6 @@ from mesh.envoy.common import (
 )
 from mesh.istio.loader import MeshConfig
 from mesh.istio.models import DestinationRule, LoadBalancerSettings, TrafficPolicy
-from mesh.topology import Proxy, Topology, fqdn
 
 _LB_POLICY = {
     "ROUND_ROBIN": "ROUND_ROBIN",

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from mesh.topology import SERVICE_PORT
+from mesh.control.topology import SERVICE_PORT
 
 Config = dict[str, Any]
 

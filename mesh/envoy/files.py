@@ -20,10 +20,10 @@ from typing import Any
 
 import yaml
 
+from mesh.control.topology import Proxy
 from mesh.envoy.common import ZIPKIN_CLUSTER, Config
 from mesh.envoy.listeners import route_file
 from mesh.envoy.translate import Paths, ProxyConfig
-from mesh.topology import Proxy
 
 # libyaml when PyYAML has it: a sidecar's lds.yaml takes ~0.15 s with the pure-Python loader.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -7,7 +7,7 @@ import json
 import urllib.request
 from pathlib import Path
 
-from mesh.processes import Child
+from mesh.runtime.processes import Child
 
 
 def envoy_binary() -> Path:

@@ -3,6 +3,7 @@ CORS and consistent-hash policies, each as istiod's route.go translates it."""
 
 from __future__ import annotations
 
+from mesh.control.topology import fqdn
 from mesh.envoy.clusters import destination_rule_for
 from mesh.envoy.common import Config, outbound_cluster, typed
 from mesh.istio.loader import MeshConfig
@@ -15,7 +16,6 @@ from mesh.istio.models import (
     Percent,
     StringMatch,
 )
-from mesh.topology import fqdn
 
 CORS_FILTER = "envoy.filters.http.cors"
 T_CORS = "type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mesh.control.topology import SERVICE_PORT, Topology, fqdn
 from mesh.envoy.clusters import destination_rule_for
 from mesh.envoy.common import (
     FAULT_FILTER,
@@ -37,7 +38,6 @@ from mesh.istio.models import (
     StringMatch,
     VirtualService,
 )
-from mesh.topology import SERVICE_PORT, Topology, fqdn
 
 # Istio's default route retry policy (pilot/pkg/networking/core/route/retry): 2 retries on
 # connection-level failures only; 503 responses are not retried unless retryOn says so.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from mesh.control.topology import SERVICE_PORT, Ingress, Proxy, fqdn
 from mesh.envoy.common import (
     JWT_FILTER,
     JWT_PAYLOAD_KEY,
@@ -14,7 +15,6 @@ from mesh.envoy.common import (
 )
 from mesh.istio.loader import MeshConfig
 from mesh.istio.models import JWTRule, RequestAuthentication
-from mesh.topology import SERVICE_PORT, Ingress, Proxy, fqdn
 
 
 def selects(

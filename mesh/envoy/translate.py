@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mesh.control.topology import SERVICE_PORT, Ingress, Proxy, Topology, Workload
 from mesh.envoy.authz import rbac_filters
 from mesh.envoy.clusters import outbound_clusters
 from mesh.envoy.common import (
@@ -24,7 +25,6 @@ from mesh.envoy.routes import gateway_route_config, sidecar_route_config
 from mesh.envoy.security import jwt_filter, selects
 from mesh.istio.loader import IstioConfigError, MeshConfig
 from mesh.istio.models import Gateway, PeerAuthentication
-from mesh.topology import SERVICE_PORT, Ingress, Proxy, Topology, Workload
 
 ROOT_NAMESPACE = "istio-system"  # where mesh-wide PeerAuthentication and policies live
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mesh.topology import SERVICE_PORT, Topology
+from mesh.control.topology import SERVICE_PORT, Topology
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR = REPO / "k8s" / "components" / "addons" / "istio-operator.yaml"

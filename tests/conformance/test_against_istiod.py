@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.control.state import DEFAULT_FILES
+from mesh.control.topology import Topology, build_topology
 from mesh.envoy.common import CertPaths
 from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
-from mesh.meshstate import DEFAULT_FILES
 from mesh.paths import ISTIO_DIR
-from mesh.topology import Topology, build_topology
 from tests.conformance import corpus, normalise, oracle
 
 SERVICES = ("user-service", "catalog-service", "order-service")

@@ -12,7 +12,7 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from mesh.postgres import PostgresServer, database_dsn, ensure_databases
+from mesh.infra.postgres import PostgresServer, database_dsn, ensure_databases
 from services.user.tokens import generate_private_key_pem
 from tests.support.identity import as_user
 from tests.support.shop import free_base_port

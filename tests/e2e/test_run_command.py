@@ -8,15 +8,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import psutil
 
 from tests.support.identity import as_user
-from tests.support.shop import free_base_port, listening_addresses, pid_alive
+from tests.support.processes import listening_addresses, processes_using, still_alive_after
+from tests.support.shop import free_base_port
 from tests.support.waiting import eventually
 
 
@@ -78,10 +77,7 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
     assert proc.stdout is not None
     tail = proc.stdout.read()
     assert "stopped PostgreSQL" in tail and "stopped Kafka" in tail, tail
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and any(pid_alive(p) for p in [*pids, postmaster]):
-        await asyncio.sleep(0.1)
-    assert [p for p in [*pids, postmaster] if pid_alive(p)] == []
+    assert await asyncio.to_thread(still_alive_after, [*pids, postmaster], 10) == []
     assert not (run_dir / "state.json").exists()
 
     secrets = [
@@ -157,16 +153,6 @@ def test_config_encrypt_decrypt_round_trip(tmp_path: Path) -> None:
     )
 
 
-def _started_from(run_dir: Path) -> list[str]:
-    """Processes whose command line names something under `run_dir` (servers, apps, Envoys)."""
-    found = []
-    for process in psutil.process_iter(["pid", "cmdline"]):
-        cmdline = " ".join(process.info["cmdline"] or [])
-        if str(run_dir) in cmdline and process.pid != os.getpid():
-            found.append(f"{process.pid}: {cmdline[:200]}")
-    return found
-
-
 def test_ctrl_c_while_the_servers_start_leaves_nothing_behind(tmp_path: Path) -> None:
     """PostgreSQL, Kafka and Zipkin start side by side; a Ctrl-C in the middle still stops
     every one of them, including those whose start was still under way."""
@@ -190,7 +176,4 @@ def test_ctrl_c_while_the_servers_start_leaves_nothing_behind(tmp_path: Path) ->
     assert "SIGINT: stopping" in output, output
     for server in ("PostgreSQL", "Kafka", "Zipkin"):
         assert f"stopped {server}" in output, output
-    deadline = time.monotonic() + 10
-    while _started_from(run_dir) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _started_from(run_dir) == []
+    assert still_alive_after(processes_using(run_dir), 10) == []

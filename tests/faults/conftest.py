@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mesh.topology import free_port
+from mesh.runtime.ports import free_port
 from tests.support.shop import start_shop
 
 ORDER_HOST = "order-service.meshmart.svc.cluster.local"

@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from mesh.postgres import PostgresServer, database_dsn, ensure_databases
+from mesh.infra.postgres import PostgresServer, database_dsn, ensure_databases
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
 from services.common.telemetry import configure_tracing

@@ -12,8 +12,8 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from mesh.kafka import TopicSpec, ensure_topics
-from mesh.postgres import PostgresServer, database_dsn, ensure_databases
+from mesh.infra.kafka import TopicSpec, ensure_topics
+from mesh.infra.postgres import PostgresServer, database_dsn, ensure_databases
 from services.catalog.app import create_app as create_catalog
 from services.catalog.settings import CatalogSettings
 from services.common.events import TOPIC_PARTITIONS

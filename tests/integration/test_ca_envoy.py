@@ -31,8 +31,8 @@ import pytest
 import yaml
 from aiohttp import web
 
-from mesh.ca import LocalCA, WorkloadCert, spiffe_id
-from mesh.processes import stop_process
+from mesh.control.ca import LocalCA, WorkloadCert, spiffe_id
+from mesh.runtime.processes import stop_process
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from mesh.kafka import (
+from mesh.infra.kafka import (
     POM_DIR,
     KafkaBroker,
     TopicSpec,
@@ -24,8 +24,8 @@ from mesh.kafka import (
     start_kafka,
     stop_kafka,
 )
-from mesh.maven import fetch_jars
-from tests.support.shop import listening_addresses
+from mesh.infra.maven import fetch_jars
+from tests.support.processes import listening_addresses, processes_using
 
 pytestmark = pytest.mark.integration
 
@@ -39,18 +39,6 @@ def _quiet(_line: str) -> None:
 
 def _topic() -> str:
     return f"launcher-{uuid.uuid4().hex[:8]}"
-
-
-def _processes_using(path: Path) -> list[int]:
-    """PIDs whose command line mentions `path` (zombies have an empty one)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(path).encode() in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue  # exited meanwhile
-    return pids
 
 
 def _exists(path: str) -> bool:
@@ -167,7 +155,7 @@ async def test_stop_and_restart_keep_port_data_and_group(tmp_path: Path) -> None
             assert [r.value for r in await _consume(bootstrap, topic, "g", 1)] == [b"before"]
 
             assert stop_kafka(run_dir) is True
-            assert _processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
+            assert processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
             assert not _exists(f"/proc/{first.pid}")
             assert running_kafka(run_dir) is None
             assert stop_kafka(run_dir) is False
@@ -185,4 +173,4 @@ async def test_stop_and_restart_keep_port_data_and_group(tmp_path: Path) -> None
         assert await _read_all(bootstrap, topic, 2, 2) == [b"before", b"after"]
     finally:
         stop_kafka(run_dir)
-    assert _processes_using(run_dir) == []
+    assert processes_using(run_dir) == []

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 import asyncpg
 import pytest
 
-from mesh.postgres import (
+from mesh.infra.postgres import (
     PostgresError,
     PostgresServer,
     database_dsn,
@@ -17,24 +17,13 @@ from mesh.postgres import (
     start_postgres,
     stop_postgres,
 )
+from tests.support.processes import processes_using
 
 pytestmark = pytest.mark.integration
 
 
 def _quiet(_line: str) -> None:
     pass
-
-
-def _processes_using(data_dir: Path) -> list[int]:
-    """PIDs whose command line mentions data_dir (zombies have an empty one)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(data_dir).encode() in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue  # exited meanwhile
-    return pids
 
 
 async def _fetchval(dsn: str, query: str) -> object:
@@ -82,7 +71,7 @@ async def test_stop_and_restart_keep_data_and_port(postgres_tmp_path: Path) -> N
         finally:
             await conn.close()
         assert stop_postgres(data_dir)
-        assert _processes_using(data_dir) == []
+        assert processes_using(data_dir) == []
         assert not stop_postgres(data_dir)  # already stopped
 
         second = start_postgres(data_dir, fast_unsafe=True, progress=_quiet)
@@ -99,7 +88,7 @@ async def test_stop_and_restart_keep_data_and_port(postgres_tmp_path: Path) -> N
         assert third.port != first.port
     finally:
         stop_postgres(data_dir)
-    assert _processes_using(data_dir) == []
+    assert processes_using(data_dir) == []
 
 
 def test_port_taken_raises_with_log(postgres_tmp_path: Path) -> None:
@@ -113,5 +102,5 @@ def test_port_taken_raises_with_log(postgres_tmp_path: Path) -> None:
     message = str(failure.value)
     assert f"127.0.0.1:{port}" in message
     assert "could not bind" in message  # from the server's log, not just pg_ctl's summary
-    assert _processes_using(data_dir) == []
+    assert processes_using(data_dir) == []
     assert not stop_postgres(data_dir)

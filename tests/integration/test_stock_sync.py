@@ -16,8 +16,8 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 
-from mesh.kafka import KafkaBroker, start_kafka, stop_kafka
-from mesh.postgres import PostgresServer
+from mesh.infra.kafka import KafkaBroker, start_kafka, stop_kafka
+from mesh.infra.postgres import PostgresServer
 from services.common.events import ORDER_EVENTS
 from tests.integration.sync_stack import SyncStack, prepare, sync_stack
 from tests.support.shop import free_base_port

@@ -12,8 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mesh import kafka_proc
-from mesh.zipkin import (
+from mesh.infra.zipkin import (
     ZipkinError,
     ZipkinServer,
     running_zipkin,
@@ -21,25 +20,14 @@ from mesh.zipkin import (
     stop_zipkin,
     zipkin_app,
 )
-from tests.support.shop import listening_addresses, listening_sockets_of
+from mesh.runtime import ports
+from tests.support.processes import listening_addresses, listening_sockets_of, processes_using
 
 pytestmark = pytest.mark.integration
 
 
 def _quiet(_line: str) -> None:
     pass
-
-
-def _processes_using(path: Path) -> list[int]:
-    """PIDs whose command line mentions `path` (zombies have an empty one)."""
-    pids = []
-    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-        try:
-            if str(path).encode() in cmdline.read_bytes():
-                pids.append(int(cmdline.parent.name))
-        except OSError:
-            continue  # exited meanwhile
-    return pids
 
 
 def _spans(trace_id: str) -> list[dict[str, Any]]:
@@ -137,7 +125,7 @@ def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
     try:
         assert (run_dir / "zipkin" / "zipkin.port").read_text().strip() == str(first.port)
         assert stop_zipkin(run_dir) is True
-        assert _processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
+        assert processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
         assert not Path(f"/proc/{first.pid}").exists()
         assert running_zipkin(run_dir) is None
         assert stop_zipkin(run_dir) is False
@@ -148,7 +136,7 @@ def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
         assert running_zipkin(run_dir) == second
     finally:
         stop_zipkin(run_dir)
-    assert _processes_using(run_dir) == []
+    assert processes_using(run_dir) == []
 
 
 def test_a_jvm_that_dies_is_reported_with_its_log(
@@ -162,7 +150,7 @@ def test_a_jvm_that_dies_is_reported_with_its_log(
         with pytest.raises(ZipkinError, match="already in use"):
             start_zipkin(run_dir, port=port, progress=_quiet)
         # Lose the race for the port (something binds it between our check and the JVM's bind).
-        monkeypatch.setattr(kafka_proc, "port_is_free", lambda _port: True)
+        monkeypatch.setattr(ports, "port_is_free", lambda _port: True)
         with pytest.raises(ZipkinError) as failure:
             start_zipkin(run_dir, port=port, progress=_quiet)
     message = str(failure.value)
@@ -171,4 +159,4 @@ def test_a_jvm_that_dies_is_reported_with_its_log(
     assert "Address already in use" in first_line
     assert f"--- {run_dir / 'zipkin' / 'zipkin.log'} ---" in message
     assert running_zipkin(run_dir) is None
-    assert _processes_using(run_dir) == []
+    assert processes_using(run_dir) == []

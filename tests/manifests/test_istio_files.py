@@ -28,8 +28,8 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.control.state import DEFAULT_FILES
 from mesh.envoy.common import PATH_NORMALIZATION
-from mesh.meshstate import DEFAULT_FILES
 
 REPO = Path(__file__).resolve().parents[2]
 ISTIO_DIR = REPO / "istio"

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mesh.workloads import SERVICES, ServiceSpec
+from mesh.runtime.workloads import SERVICES, ServiceSpec
 from services.common.events import TOPIC_PARTITIONS
 from services.common.settings import ServiceSettings
 from tests.manifests.k8s import BASE, K8S, NAMESPACE, deployed, of_kind
@@ -258,7 +258,7 @@ def test_kafka_topics_and_version_match_local_mode(rendered: list[dict[str, Any]
     job = container(named(rendered, "Job", "kafka-topics"))
     created = dict(re.findall(r"^\s*create (\S+) (\d+)$", job["command"][-1], re.MULTILINE))
     assert {t: int(n) for t, n in created.items()} == TOPIC_PARTITIONS
-    pom = (REPO / "mesh" / "jars" / "kafka" / "pom.xml").read_text()
+    pom = (REPO / "mesh" / "infra" / "jars" / "kafka" / "pom.xml").read_text()
     local = re.search(r"<artifactId>kafka_2\.13</artifactId>\s*<version>([^<]+)</version>", pom)
     broker = named(rendered, "StatefulSet", "kafka")
     assert local and container(broker)["image"].endswith(f"apache/kafka:{local.group(1)}")

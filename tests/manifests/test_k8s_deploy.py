@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mesh.meshstate import DEFAULT_FILES
+from mesh.control.state import DEFAULT_FILES
 from tests.manifests.k8s import build_dir, key
 from tests.manifests.tools import REPO, require_istioctl, require_kustomize
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from mesh.workloads import SERVICES, ServiceSpec
+from mesh.runtime.workloads import SERVICES, ServiceSpec
 from tests.manifests.tools import REPO
 
 UV_VERSION = re.search(r"^UV_VERSION\s*:=\s*(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)

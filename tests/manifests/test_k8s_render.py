@@ -12,7 +12,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from mesh.meshstate import DEFAULT_FILES
+from mesh.control.state import DEFAULT_FILES
 from tests.manifests.k8s import (
     ISTIO_KINDS,
     K8S,

@@ -12,7 +12,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from mesh.topology import free_port
+from mesh.runtime.ports import free_port
 from tests.support.shop import start_shop
 from tests.support.shoppers import Customer, sign_up_and_log_in
 

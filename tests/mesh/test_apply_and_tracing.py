@@ -10,8 +10,8 @@ from pathlib import Path
 import aiohttp
 
 from mesh.envoy.process import stats
+from mesh.runtime.processes import alive
 from tests.mesh.conftest import Mesh
-from tests.support.shop import pid_alive
 from tests.support.shoppers import Customer
 from tests.support.waiting import eventually
 
@@ -65,7 +65,7 @@ async def test_apply_90_10_splits_traffic_live(
         assert v1 + v2 == requests
         # Binomial(600, 0.1): mean 60, sd ~7.3; +-4 sd keeps a false alarm below 1 in 10,000.
         assert 31 <= v2 <= 89, (v1, v2)
-        assert all(pid_alive(pid) for pid in sidecar_pids)  # live reload, not a restart
+        assert all(alive(pid) for pid in sidecar_pids)  # live reload, not a restart
     finally:
         reverted = mesh.meshmart("apply", "-f", "istio/virtual-service-all-v1.yaml")
         assert reverted.returncode == 0, reverted.stderr

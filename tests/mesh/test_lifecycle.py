@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from mesh.topology import free_port
-from tests.support.shop import listening_sockets_of, only_loopback, pid_alive, start_shop
+from mesh.runtime.ports import free_port
+from tests.support.processes import listening_sockets_of, only_loopback, still_alive_after
+from tests.support.shop import start_shop
 
 
 def test_everything_listens_on_loopback_and_down_stops_it_all(tmp_path: Path) -> None:
@@ -39,8 +39,6 @@ def test_everything_listens_on_loopback_and_down_stops_it_all(tmp_path: Path) ->
         )  # fmt: skip
         assert down.returncode == 0, down.stderr
         assert proc.wait(30) == 0
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and any(pid_alive(p) for p in pids.values()):
-            time.sleep(0.1)
-        assert {n: p for n, p in pids.items() if pid_alive(p)} == {}
+        left = still_alive_after(list(pids.values()), 15)
+        assert {n: p for n, p in pids.items() if p in left} == {}
         assert not (run_dir / "state.json").exists()

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from mesh.control.state import MeshState
 from mesh.envoy.process import lds_version
-from mesh.meshstate import MeshState
-from mesh.processes import wait_until
+from mesh.runtime.polling import wait_until
 from tests.mesh.conftest import Mesh
 
 WORKLOAD = "catalog-service-v1-0"

@@ -9,7 +9,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from mesh.ca import LocalCA
+from mesh.control.ca import LocalCA
 from tests.mesh.conftest import Mesh
 from tests.support.shoppers import Customer
 from tests.support.waiting import eventually

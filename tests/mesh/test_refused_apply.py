@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from mesh.control.state import MeshState, apply_files, wait_applied
 from mesh.envoy.process import route_versions
 from mesh.istio.loader import IstioConfigError, parse_documents
-from mesh.meshstate import MeshState, apply_files, wait_applied
 from tests.mesh.conftest import Mesh
 
 BASELINE = "istio/virtual-service-all-v1.yaml"

@@ -21,10 +21,10 @@ import aiohttp
 import jwt
 import yaml
 
+from mesh.control.state import MeshState
 from mesh.envoy.process import lds_version
-from mesh.meshstate import MeshState
 from mesh.paths import ISTIO_DIR
-from mesh.processes import wait_until
+from mesh.runtime.polling import wait_until
 from services.user.tokens import ALGORITHM, TokenIssuer
 from tests.mesh.conftest import Mesh
 from tests.support.identity import ISSUER

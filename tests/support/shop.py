@@ -1,5 +1,4 @@
-"""Running `meshmart run` as a real process tree, the way a user starts it, and looking at
-its processes and sockets (psutil, not /proc by hand)."""
+"""Running `meshmart run` as a real process tree, the way a user starts it."""
 
 from __future__ import annotations
 
@@ -12,9 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
-
-from mesh.processes import stop_process
+from mesh.runtime.processes import stop_process
 
 READY_LINE = "meshmart is up"
 
@@ -31,23 +28,6 @@ def free_base_port() -> int:
             continue
         return base
     raise RuntimeError("no free port range")
-
-
-def listening_addresses(ports: set[int]) -> set[tuple[str, int]]:
-    """(address, port) of the TCP sockets listening on `ports`, on this machine."""
-    return {
-        (c.laddr.ip, c.laddr.port)
-        for c in psutil.net_connections(kind="tcp")
-        if c.status == psutil.CONN_LISTEN and c.laddr.port in ports
-    }
-
-
-def pid_alive(pid: int) -> bool:
-    """Running: a zombie waiting for its parent to reap it has already exited."""
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
@@ -76,19 +56,3 @@ def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
         stop_process(proc, signal.SIGINT, timeout=60)
         if proc.stdout is not None:
             proc.stdout.close()
-
-
-LOOPBACK = {"127.0.0.1", "::1"}
-
-
-def listening_sockets_of(pid: int) -> list[str]:
-    """Local addresses of the TCP sockets `pid` listens on."""
-    return [
-        c.laddr.ip
-        for c in psutil.Process(pid).net_connections(kind="tcp")
-        if c.status == psutil.CONN_LISTEN
-    ]
-
-
-def only_loopback(addresses: list[str]) -> bool:
-    return all(a in LOOPBACK for a in addresses)

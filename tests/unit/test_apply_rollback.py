@@ -13,13 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh.ca import LocalCA
-from mesh.envoy.accepted import LiveStatus
-from mesh.envoy.files import read_proxy, versions
-from mesh.envoy.translate import ProxyConfig
-from mesh.envoy.validate import validation_bootstrap
-from mesh.istio.loader import IstioConfigError
-from mesh.meshstate import (
+from mesh.control.ca import LocalCA
+from mesh.control.state import (
     DEFAULT_FILES,
     EnvoyCheck,
     MeshState,
@@ -28,8 +23,13 @@ from mesh.meshstate import (
     render,
     wait_applied,
 )
+from mesh.control.topology import build_topology
+from mesh.envoy.accepted import LiveStatus
+from mesh.envoy.files import read_proxy, versions
+from mesh.envoy.translate import ProxyConfig
+from mesh.envoy.validate import validation_bootstrap
+from mesh.istio.loader import IstioConfigError
 from mesh.paths import ISTIO_DIR
-from mesh.topology import build_topology
 
 SERVICES = ("user-service", "catalog-service", "order-service")
 REJECTED = "listener_manager.lds.update_rejected"

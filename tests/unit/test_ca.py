@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from mesh.ca import LocalCA, WorkloadCert, principal, spiffe_id
+from mesh.control.ca import LocalCA, WorkloadCert, principal, spiffe_id
 
 ID = "spiffe://cluster.local/ns/meshmart/sa/user-service"
 

@@ -1,8 +1,8 @@
-"""DSN helpers of mesh.postgres (no server needed)."""
+"""DSN helpers of mesh.infra.postgres (no server needed)."""
 
 from __future__ import annotations
 
-from mesh.postgres import database_dsn, mask_dsn
+from mesh.infra.postgres import database_dsn, mask_dsn
 
 ADMIN = "postgresql://meshmart:s3cr%40t@127.0.0.1:5433/postgres?sslmode=disable"
 

@@ -1,15 +1,13 @@
-"""OS-level helpers for mesh.postgres: which user runs the server, ports, sockets, live PIDs."""
+"""Which OS user runs the local PostgreSQL server, and the socket folder it can reach."""
 
 from __future__ import annotations
 
 import hashlib
 import os
 import pwd
-import socket
 import stat
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,75 +89,3 @@ def socket_dir(data_dir: Path, user: RunAs) -> Path:
         raise PostgresError(f"{directory} is not a directory owned by us; remove it")
     user.own(directory)
     return directory
-
-
-def port_is_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # PostgreSQL sets SO_REUSEADDR too, so TIME_WAIT leftovers do not count as taken.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def pid_alive(pid: int) -> bool:
-    """True for a live postgres process; a zombie or a recycled PID does not count."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc (macOS): best effort
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        except PermissionError:
-            return True
-        return True
-    comm, _, rest = raw.partition("(")[2].rpartition(")")
-    # pg_ctl exits once the server is up, so the postmaster is re-parented to PID 1; a stopped
-    # one stays a zombie ("Z") until PID 1 reaps it (up to ~1.5 s with some container inits).
-    return comm == "postgres" and rest.split()[0] != "Z"
-
-
-def live_postmaster(data_dir: Path) -> tuple[int, int | None] | None:
-    """(pid, port) from postmaster.pid if that postmaster is still alive, else None."""
-    try:
-        lines = (data_dir / "postmaster.pid").read_text().splitlines()
-        pid = int(lines[0])
-    except (FileNotFoundError, IndexError, ValueError):
-        return None
-    if not pid_alive(pid):
-        return None
-    # Line 4 is the port; it may not be written yet while the server is starting.
-    port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
-    return pid, port
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
-def log_tail(log: Path, offset: int = 0, lines: int = 15) -> str:
-    """The last lines written to `log` after byte `offset` (this attempt's output only)."""
-    try:
-        with log.open("rb") as f:
-            f.seek(offset)
-            text = f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])

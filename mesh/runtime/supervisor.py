@@ -10,21 +10,27 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import hashlib
 import os
-import socket
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from mesh.databases import prepare_databases
-from mesh.kafka import KafkaBroker, TopicSpec, ensure_topics, running_kafka, start_kafka, stop_kafka
+from mesh.infra.databases import prepare_databases
+from mesh.infra.kafka import (
+    KafkaBroker,
+    TopicSpec,
+    ensure_topics,
+    running_kafka,
+    start_kafka,
+    stop_kafka,
+)
+from mesh.infra.postgres import running_server, start_postgres, stop_postgres
+from mesh.infra.zipkin import ZipkinServer, running_zipkin, start_zipkin, stop_zipkin
 from mesh.paths import postgres_data_dir
-from mesh.postgres import running_server, start_postgres, stop_postgres
-from mesh.processes import Child, wait_until
-from mesh.zipkin import ZipkinServer, running_zipkin, start_zipkin, stop_zipkin
+from mesh.runtime.polling import wait_until
+from mesh.runtime.processes import Child
 from services.common.events import TOPIC_PARTITIONS
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -100,11 +106,8 @@ class Supervisor:
             self.progress(f"stopped {child.name} (pid {child.pid}, exit {code})")
 
     def wait_ready(self, child: Child, ready: Callable[[], bool], what: str) -> None:
-        def ready_or_dead() -> bool:
-            return child.exited() is not None or ready()
-
         began = time.monotonic()
-        if not wait_until(ready_or_dead, READY_TIMEOUT_SECONDS) or child.exited() is not None:
+        if not wait_until(ready, READY_TIMEOUT_SECONDS, unless=lambda: child.exited() is not None):
             raise RuntimeError(f"{what} did not become ready:\n{child.log_tail()}")
         self.progress(f"{what} ready ({time.monotonic() - began:.1f} s, pid {child.pid})")
 
@@ -133,25 +136,3 @@ def _wait_for_all(futures: Sequence[concurrent.futures.Future[Any]]) -> None:
             interrupted = interrupted or exc
     if interrupted is not None:
         raise interrupted
-
-
-def socket_dir(run_dir: Path) -> Path:
-    """A short private directory for the apps' unix sockets (paths are limited to 107 bytes)."""
-    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
-    path = Path("/tmp") / f"meshmart-{os.getuid()}-{digest}"  # noqa: S108 - private 0700 dir
-    path.mkdir(mode=0o700, exist_ok=True)
-    path.chmod(0o700)
-    return path
-
-
-def unix_http_ok(path: Path, target: str = "/health/ready") -> bool:
-    """GET over a unix socket: is the app itself ready, without going through the mesh."""
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.settimeout(1.0)
-            conn.connect(str(path))
-            conn.sendall(f"GET {target} HTTP/1.0\r\nHost: localhost\r\n\r\n".encode())
-            status_line = conn.recv(64).split(b"\r\n", 1)[0]
-    except OSError:
-        return False
-    return status_line.split(b" ")[1:2] == [b"200"]

@@ -6,9 +6,10 @@ translator the labels, identities and addresses that istiod would read from the 
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from mesh.runtime.ports import free_port
 
 NAMESPACE = "meshmart"
 TRUST_DOMAIN = "cluster.local"
@@ -25,13 +26,6 @@ def fqdn(host: str, namespace: str = NAMESPACE) -> str:
     if "." in host or host == "*":
         return host
     return f"{host}.{namespace}.svc.cluster.local"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,16 @@ from urllib.parse import quote, urlsplit, urlunsplit
 
 import asyncpg
 
-from mesh import postgres_proc as proc
-from mesh.postgres_proc import PostgresError
+from mesh.infra.postgres_user import (
+    PostgresError,
+    RunAs,
+    make_traversable,
+    server_user,
+    socket_dir,
+)
+from mesh.runtime.files import log_tail, read_numbers
+from mesh.runtime.ports import free_port, port_is_free
+from mesh.runtime.processes import alive, wait_gone
 
 __all__ = [
     "PostgresError",
@@ -38,6 +46,9 @@ __all__ = [
 
 SUPERUSER = "meshmart"
 _START_TIMEOUT = 60
+# pg_ctl exits once the server is up, so the postmaster is re-parented to PID 1; a stopped one
+# stays a zombie until PID 1 reaps it (up to ~1.5 s with some container inits): not alive.
+_SERVER = "postgres"
 
 
 @dataclass(frozen=True)
@@ -61,7 +72,7 @@ def _bin_dir(bin_dir: Path | None) -> Path:
     return (Path(spec.origin).parent / "pginstall" / "bin").resolve()
 
 
-def _run(cmd: list[str], user: proc.RunAs, timeout: float) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], user: RunAs, timeout: float) -> subprocess.CompletedProcess[str]:
     # cwd=/: the server user may not be allowed into our working directory.
     return subprocess.run(
         cmd, cwd="/", capture_output=True, text=True, timeout=timeout, check=False,
@@ -80,17 +91,31 @@ def _password(data_dir: Path) -> str:
         raise PostgresError(f"{data_dir}: cluster exists, postgres.password missing") from None
 
 
+def _live_postmaster(data_dir: Path) -> tuple[int, int | None] | None:
+    """(pid, port) from postmaster.pid if that postmaster is still alive, else None."""
+    try:
+        lines = (data_dir / "postmaster.pid").read_text().splitlines()
+        pid = int(lines[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    if not alive(pid, _SERVER):
+        return None
+    # Line 4 is the port; it may not be written yet while the server is starting.
+    port = int(lines[3]) if len(lines) > 3 and lines[3].strip().isdigit() else None
+    return pid, port
+
+
 def running_server(data_dir: Path) -> PostgresServer | None:
     """The server running from `data_dir`, or None if there is none."""
     data_dir = data_dir.resolve()
-    live = proc.live_postmaster(data_dir)
+    live = _live_postmaster(data_dir)
     if live is None or live[1] is None:  # not running, or still starting up
         return None
     pid, port = live[0], live[1]
     return PostgresServer(data_dir, port, pid, _admin_dsn(_password(data_dir), port))
 
 
-def _initdb(data_dir: Path, bins: Path, user: proc.RunAs, fast_unsafe: bool) -> None:
+def _initdb(data_dir: Path, bins: Path, user: RunAs, fast_unsafe: bool) -> None:
     pwfile = data_dir.parent / "postgres.password"
     if not pwfile.exists():  # kept from an earlier failed initdb otherwise
         fd = os.open(pwfile, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -114,13 +139,10 @@ def _initdb(data_dir: Path, bins: Path, user: proc.RunAs, fast_unsafe: bool) -> 
 def _choose_port(port: int | None, port_file: Path) -> int:
     if port is not None:
         return port
-    try:
-        remembered = int(port_file.read_text())
-    except (FileNotFoundError, ValueError):
-        remembered = None
-    if remembered is not None and proc.port_is_free(remembered):
-        return remembered
-    return proc.free_port()
+    remembered = read_numbers(port_file)
+    if remembered is not None and port_is_free(remembered[0]):
+        return remembered[0]
+    return free_port()
 
 
 def start_postgres(
@@ -136,10 +158,10 @@ def start_postgres(
     bins = _bin_dir(bin_dir)
     parent = data_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    user = proc.server_user(data_dir, progress)
+    user = server_user(data_dir, progress)
     if user.uid is not None:
-        proc.make_traversable(parent, progress)
-        proc.make_traversable(bins, progress)
+        make_traversable(parent, progress)
+        make_traversable(bins, progress)
     if not (data_dir / "PG_VERSION").exists():
         progress(f"initialising PostgreSQL cluster in {data_dir}")
         _initdb(data_dir, bins, user, fast_unsafe)
@@ -153,7 +175,7 @@ def start_postgres(
     user.own(log)  # pg_ctl appends to it as the server user
     offset = log.stat().st_size
     options = ["-c", "listen_addresses=127.0.0.1", "-p", str(chosen)]
-    options += ["-k", str(proc.socket_dir(data_dir, user))]
+    options += ["-k", str(socket_dir(data_dir, user))]
     if fast_unsafe:
         options += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
     progress(f"starting PostgreSQL on 127.0.0.1:{chosen}")
@@ -161,7 +183,7 @@ def start_postgres(
     cmd = [str(bins / "pg_ctl"), "start", "-w", "-t", str(_START_TIMEOUT), "-D", str(data_dir),
            "-l", str(log), "-o", shlex.join(options)]  # fmt: skip
     result = _run(cmd, user, timeout=_START_TIMEOUT + 10)
-    live = proc.live_postmaster(data_dir)
+    live = _live_postmaster(data_dir)
     if result.returncode != 0 or live is None:
         if live is not None:  # e.g. timed out while still starting: do not leave it behind
             _run([str(bins / "pg_ctl"), "stop", "-m", "immediate", "-w", "-D", str(data_dir)],
@@ -169,7 +191,7 @@ def start_postgres(
         reason = (result.stderr.strip().splitlines() or ["pg_ctl start failed"])[-1]
         raise PostgresError(
             f"PostgreSQL failed to start on 127.0.0.1:{chosen}: {reason}\n"
-            f"--- {log} ---\n{proc.log_tail(log, offset)}"
+            f"--- {log} ---\n{log_tail(log, offset)}"
         )
     (parent / "postgres.port").write_text(f"{chosen}\n")
     progress(f"PostgreSQL ready ({time.monotonic() - began:.1f} s)")
@@ -179,20 +201,20 @@ def start_postgres(
 def stop_postgres(data_dir: Path, *, bin_dir: Path | None = None, timeout: float = 30) -> bool:
     """Stop the server of `data_dir` (fast shutdown); False if it was not running."""
     data_dir = data_dir.resolve()
-    live = proc.live_postmaster(data_dir)
+    live = _live_postmaster(data_dir)
     if live is None:
         return False
     pid = live[0]
     pg_ctl = str(_bin_dir(bin_dir) / "pg_ctl")
-    user = proc.server_user(data_dir, lambda _line: None)
+    user = server_user(data_dir, lambda _line: None)
     # Same meaning as pg_ctl's modes; used directly when pg_ctl cannot act (e.g. it can no
     # longer reach the data dir because someone tightened a parent directory's permissions).
     for mode, sig in (("fast", signal.SIGINT), ("immediate", signal.SIGQUIT)):
         cmd = [pg_ctl, "stop", "-m", mode, "-w", "-t", str(int(timeout)), "-D", str(data_dir)]
-        if _run(cmd, user, timeout=timeout + 10).returncode != 0 and proc.pid_alive(pid):
+        if _run(cmd, user, timeout=timeout + 10).returncode != 0 and alive(pid, _SERVER):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, sig)
-        if proc.wait_gone(pid, timeout):
+        if wait_gone(pid, timeout, _SERVER):
             return True
     raise PostgresError(f"PostgreSQL (pid {pid}) for {data_dir} did not stop")
 

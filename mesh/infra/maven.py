@@ -1,6 +1,6 @@
 """Jars from Maven Central, fetched once with the `mvn` client and cached.
 
-A folder under mesh/jars/ holds a pom.xml that lists what to fetch (packaging pom, nothing is
+A folder under mesh/infra/jars/ holds a pom.xml that lists what to fetch (packaging pom, nothing is
 built); `fetch_jars` copies its runtime dependencies into a cache directory. The copy is made in
 a temporary directory and renamed into place with a stamp (a digest of the pom and of how it was
 fetched), so an interrupted download never looks complete and a changed pom is fetched again.
@@ -9,7 +9,6 @@ fetched), so an interrupted download never looks complete and a changed pom is f
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import os
 import re
@@ -17,10 +16,11 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from mesh.paths import CACHE_DIR
+from mesh.runtime.files import locked
 
 __all__ = ["DEFAULT_REPO_LOCAL", "MavenError", "fetch_jars", "find_java", "pom_digest"]
 
@@ -73,16 +73,9 @@ def _complete(dest: Path, digest: str) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _locked(dest: Path) -> Iterator[None]:
+def _locked(dest: Path) -> contextlib.AbstractContextManager[None]:
     """Serialise fetches into `dest` across processes (e.g. two test sessions at once)."""
-    lock = dest.parent / f".{dest.name}.lock"
-    with lock.open("a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    return locked(dest.parent / f".{dest.name}.lock")
 
 
 _BOILERPLATE = re.compile(

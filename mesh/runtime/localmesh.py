@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 from functools import partial
 from pathlib import Path
 
-from mesh.appenv import app_env
-from mesh.ca import LocalCA
+from mesh.control.ca import LocalCA
+from mesh.control.state import DEFAULT_FILES, MeshState, read_documents, render
+from mesh.control.topology import Proxy, Topology, Workload, build_topology
 from mesh.envoy.files import bootstrap
 from mesh.envoy.process import envoy_child, is_ready
-from mesh.kafka import KafkaBroker
-from mesh.meshstate import DEFAULT_FILES, MeshState, read_documents, render
+from mesh.infra.kafka import KafkaBroker
+from mesh.infra.zipkin import ZipkinServer
 from mesh.paths import ISTIO_DIR
-from mesh.processes import Child, python_module
-from mesh.supervisor import Supervisor, socket_dir, unix_http_ok
-from mesh.topology import Proxy, Topology, Workload, build_topology
-from mesh.workloads import SERVICES, by_name
-from mesh.zipkin import ZipkinServer
+from mesh.runtime.appenv import app_env
+from mesh.runtime.ports import unix_http_ok
+from mesh.runtime.processes import Child, python_module
+from mesh.runtime.supervisor import Supervisor
+from mesh.runtime.workloads import SERVICES, by_name
 
 
 def _issue_certificates(state: MeshState, topology: Topology) -> None:
@@ -68,7 +71,7 @@ def start_local_mesh(
 ) -> Topology:
     run_dir = sup.run_dir
     state = MeshState(run_dir)
-    sockets = socket_dir(run_dir)
+    sockets = app_socket_dir(run_dir)
     services = tuple(s.name for s in SERVICES)
     topology = build_topology(
         replicas,
@@ -132,3 +135,12 @@ def _start_envoy(
     config = bootstrap(state.paths, proxy, node_cluster, zipkin.port)
     name = f"{proxy.name}-envoy" if isinstance(proxy, Workload) else proxy.name
     return sup.start(envoy_child(name, config, node_cluster, logs / f"{name}.log", concurrency))
+
+
+def app_socket_dir(run_dir: Path) -> Path:
+    """A short private directory for the apps' unix sockets (paths are limited to 107 bytes)."""
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:10]
+    path = Path("/tmp") / f"meshmart-{os.getuid()}-{digest}"  # noqa: S108 - private 0700 dir
+    path.mkdir(mode=0o700, exist_ok=True)
+    path.chmod(0o700)
+    return path

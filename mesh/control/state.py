@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from mesh.control.topology import Ingress, Topology, Workload
 from mesh.envoy.accepted import (
     Late,
     LiveStatus,
@@ -34,7 +35,6 @@ from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.envoy.validate import refusals
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
 from mesh.paths import ISTIO_DIR
-from mesh.topology import Ingress, Topology, Workload
 
 # What `meshmart run` applies at start: the mesh's baseline (see istio/README.md).
 DEFAULT_FILES = (
@@ -127,7 +127,7 @@ class MeshState:
         )
 
     def envoy_log(self, topology: Topology, proxy: str) -> Path:
-        """Where `meshmart run` sends a proxy's Envoy log (mesh/localmesh.py names them)."""
+        """Where `meshmart run` sends a proxy's Envoy log (mesh/runtime/localmesh.py names them)."""
         sidecar = any(w.name == proxy for w in topology.workloads)
         return self.root.parent / "logs" / (f"{proxy}-envoy.log" if sidecar else f"{proxy}.log")
 
