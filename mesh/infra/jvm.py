@@ -86,7 +86,6 @@ class JvmFiles:
 class Launch:
     """How to run one server: the JVM's options, the main class or jar and its arguments."""
 
-    java: str
     options: list[str]  # after BASE_OPTIONS
     main: list[str]
     classes: Path  # the folder of jars; the class-data archive is kept beside it

@@ -144,7 +144,6 @@ class _Kafka(JvmServer[KafkaFiles, KafkaBroker]):
         if not files.formatted:
             _format(files, java, base, progress)
         return Launch(
-            java=java,
             options=[f"-Xmx{self.heap}", *self.initial_heap],
             main=[*base, "kafka.Kafka", str(files.config)],
             classes=libs,

@@ -166,7 +166,6 @@ class _Zipkin(JvmServer[JvmFiles, ZipkinServer]):
         env = {k: v for k, v in os.environ.items() if k in _ENV_KEPT}
         env |= {"STORAGE_TYPE": "mem", "MEM_MAX_SPANS": str(_MAX_SPANS), "QUERY_PORT": str(port)}
         return Launch(
-            java=java,
             # Writing the class-data archive warns of every class it skips (~80 lines): errors.
             options=[f"-Xmx{_HEAP}", "-Xms32m", f"{_MARKER}{files.root}", "-Xlog:cds=error"],
             # Spring Boot arguments: they outrank every other source. Zipkin's own config lists

@@ -15,7 +15,7 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from mesh.infra.databases import prepare_databases
 from mesh.infra.kafka import (
@@ -34,6 +34,7 @@ from mesh.runtime.processes import Child
 from services.common.events import TOPIC_PARTITIONS
 
 READY_TIMEOUT_SECONDS = 60.0
+_S = TypeVar("_S")
 TOPICS = [TopicSpec(name, partitions) for name, partitions in TOPIC_PARTITIONS.items()]
 
 
@@ -64,28 +65,48 @@ class Supervisor:
         if external:
             admin_dsn = external
         else:
-            pg_data = postgres_data_dir(self.run_dir)
+            data = postgres_data_dir(self.run_dir)
             bin_dir = pg_bin or (Path(p) if (p := os.environ.get("MESHMART_PG_BIN")) else None)
-            already = running_server(pg_data) is not None
-            admin_dsn = start_postgres(pg_data, bin_dir=bin_dir, progress=self.progress).admin_dsn
-            if not already:
-                self._stack.callback(self._stop, "PostgreSQL", lambda: stop_postgres(pg_data))
+            admin_dsn = self._own(
+                "PostgreSQL",
+                lambda: running_server(data),
+                lambda: start_postgres(data, bin_dir=bin_dir, progress=self.progress),
+                lambda: stop_postgres(data),
+            ).admin_dsn
         prepare_databases(admin_dsn, self.progress)
         return admin_dsn
 
     def kafka(self) -> KafkaBroker:
-        already = running_kafka(self.run_dir) is not None
-        broker = start_kafka(self.run_dir, progress=self.progress)
-        if not already:
-            self._stack.callback(self._stop, "Kafka", lambda: stop_kafka(self.run_dir))
+        broker = self._own(
+            "Kafka",
+            lambda: running_kafka(self.run_dir),
+            lambda: start_kafka(self.run_dir, progress=self.progress),
+            lambda: stop_kafka(self.run_dir),
+        )
         asyncio.run(ensure_topics(broker.bootstrap_servers, TOPICS))
         return broker
 
     def zipkin(self) -> ZipkinServer:
-        already = running_zipkin(self.run_dir) is not None
-        server = start_zipkin(self.run_dir, progress=self.progress)
+        return self._own(
+            "Zipkin",
+            lambda: running_zipkin(self.run_dir),
+            lambda: start_zipkin(self.run_dir, progress=self.progress),
+            lambda: stop_zipkin(self.run_dir),
+        )
+
+    def _own(
+        self,
+        what: str,
+        running: Callable[[], _S | None],
+        start: Callable[[], _S],
+        stop: Callable[[], bool],
+    ) -> _S:
+        """Start a server, or use the one already running; only one started here is stopped
+        when the run ends (a server the user keeps running stays running)."""
+        already = running() is not None
+        server = start()
         if not already:
-            self._stack.callback(self._stop, "Zipkin", lambda: stop_zipkin(self.run_dir))
+            self._stack.callback(self._stop, what, stop)
         return server
 
     def _stop(self, what: str, stop: Callable[[], bool]) -> None:

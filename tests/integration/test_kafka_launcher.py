@@ -25,16 +25,12 @@ from mesh.infra.kafka import (
     stop_kafka,
 )
 from mesh.infra.maven import fetch_jars
-from tests.support.processes import listening_addresses, processes_using
+from tests.support.processes import listening_addresses, processes_using, quiet
 
 pytestmark = pytest.mark.integration
 
 HEADERS = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
            ("event-type", b"OrderCreated")]  # fmt: skip
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 def _topic() -> str:
@@ -131,12 +127,12 @@ def test_listens_only_on_loopback(kafka_broker: KafkaBroker) -> None:
 
 
 def test_second_start_returns_the_running_broker(kafka_broker: KafkaBroker) -> None:
-    assert start_kafka(kafka_broker.run_dir, progress=_quiet) == kafka_broker
+    assert start_kafka(kafka_broker.run_dir, progress=quiet) == kafka_broker
     assert running_kafka(kafka_broker.run_dir) == kafka_broker
 
 
 def test_jars_are_not_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    libs = kafka_libs(_quiet)
+    libs = kafka_libs(quiet)
     monkeypatch.setenv("PATH", "/nonexistent")  # no mvn (nor java): must not be needed
     assert fetch_jars(POM_DIR, libs, progress=pytest.fail) == libs
     assert any(libs.glob("kafka_2.13-4.*.jar"))
@@ -144,7 +140,7 @@ def test_jars_are_not_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
 
 async def test_stop_and_restart_keep_port_data_and_group(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    first = start_kafka(run_dir, progress=_quiet)
+    first = start_kafka(run_dir, progress=quiet)
     try:
         bootstrap, topic = first.bootstrap_servers, _topic()
         await ensure_topics(bootstrap, [TopicSpec(topic, 2)])
@@ -160,7 +156,7 @@ async def test_stop_and_restart_keep_port_data_and_group(tmp_path: Path) -> None
             assert running_kafka(run_dir) is None
             assert stop_kafka(run_dir) is False
 
-            second = start_kafka(run_dir, progress=_quiet)
+            second = start_kafka(run_dir, progress=quiet)
             assert (second.port, second.controller_port) == (first.port, first.controller_port)
             assert second.pid != first.pid
             # The producer opened before the restart reconnects to the same address.

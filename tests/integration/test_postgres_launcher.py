@@ -17,13 +17,9 @@ from mesh.infra.postgres import (
     start_postgres,
     stop_postgres,
 )
-from tests.support.processes import processes_using
+from tests.support.processes import processes_using, quiet
 
 pytestmark = pytest.mark.integration
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 async def _fetchval(dsn: str, query: str) -> object:
@@ -48,7 +44,7 @@ async def test_listens_only_on_loopback(postgres_server: PostgresServer) -> None
 
 
 def test_second_start_reuses_running_server(postgres_server: PostgresServer) -> None:
-    again = start_postgres(postgres_server.data_dir, progress=_quiet)
+    again = start_postgres(postgres_server.data_dir, progress=quiet)
     assert (again.pid, again.port) == (postgres_server.pid, postgres_server.port)
     assert again.admin_dsn == postgres_server.admin_dsn
 
@@ -63,7 +59,7 @@ async def test_ensure_databases_is_idempotent(postgres_server: PostgresServer) -
 
 async def test_stop_and_restart_keep_data_and_port(postgres_tmp_path: Path) -> None:
     data_dir = postgres_tmp_path / "data"
-    first = start_postgres(data_dir, fast_unsafe=True, progress=_quiet)
+    first = start_postgres(data_dir, fast_unsafe=True, progress=quiet)
     try:
         conn = await asyncpg.connect(first.admin_dsn)
         try:
@@ -74,7 +70,7 @@ async def test_stop_and_restart_keep_data_and_port(postgres_tmp_path: Path) -> N
         assert processes_using(data_dir) == []
         assert not stop_postgres(data_dir)  # already stopped
 
-        second = start_postgres(data_dir, fast_unsafe=True, progress=_quiet)
+        second = start_postgres(data_dir, fast_unsafe=True, progress=quiet)
         assert second.port == first.port
         assert second.pid != first.pid
         assert await _fetchval(second.admin_dsn, "SELECT v FROM kept") == "still here"
@@ -84,7 +80,7 @@ async def test_stop_and_restart_keep_data_and_port(postgres_tmp_path: Path) -> N
             blocker.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
             blocker.bind(("127.0.0.1", first.port))
             blocker.listen()
-            third = start_postgres(data_dir, fast_unsafe=True, progress=_quiet)
+            third = start_postgres(data_dir, fast_unsafe=True, progress=quiet)
         assert third.port != first.port
     finally:
         stop_postgres(data_dir)
@@ -98,7 +94,7 @@ def test_port_taken_raises_with_log(postgres_tmp_path: Path) -> None:
         blocker.listen()
         port = blocker.getsockname()[1]
         with pytest.raises(PostgresError) as failure:
-            start_postgres(data_dir, port=port, fast_unsafe=True, progress=_quiet)
+            start_postgres(data_dir, port=port, fast_unsafe=True, progress=quiet)
     message = str(failure.value)
     assert f"127.0.0.1:{port}" in message
     assert "could not bind" in message  # from the server's log, not just pg_ctl's summary

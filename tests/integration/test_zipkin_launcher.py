@@ -21,13 +21,14 @@ from mesh.infra.zipkin import (
     zipkin_app,
 )
 from mesh.runtime import ports
-from tests.support.processes import listening_addresses, listening_sockets_of, processes_using
+from tests.support.processes import (
+    listening_addresses,
+    listening_sockets_of,
+    processes_using,
+    quiet,
+)
 
 pytestmark = pytest.mark.integration
-
-
-def _quiet(_line: str) -> None:
-    pass
 
 
 def _spans(trace_id: str) -> list[dict[str, Any]]:
@@ -104,14 +105,14 @@ def test_listens_only_on_loopback(zipkin_server: ZipkinServer) -> None:
 
 
 def test_second_start_returns_the_running_server(zipkin_server: ZipkinServer) -> None:
-    assert start_zipkin(zipkin_server.run_dir, progress=_quiet) == zipkin_server
+    assert start_zipkin(zipkin_server.run_dir, progress=quiet) == zipkin_server
     assert running_zipkin(zipkin_server.run_dir) == zipkin_server
     with pytest.raises(ZipkinError, match="already running"):
-        start_zipkin(zipkin_server.run_dir, port=zipkin_server.port + 1, progress=_quiet)
+        start_zipkin(zipkin_server.run_dir, port=zipkin_server.port + 1, progress=quiet)
 
 
 def test_jar_is_not_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
-    app = zipkin_app(_quiet)
+    app = zipkin_app(quiet)
     monkeypatch.setenv("PATH", "/nonexistent")  # no mvn (nor java): must not be needed
     monkeypatch.delenv("JAVA_HOME", raising=False)
     assert zipkin_app(progress=pytest.fail) == app
@@ -121,7 +122,7 @@ def test_jar_is_not_fetched_again(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    first = start_zipkin(run_dir, progress=_quiet)
+    first = start_zipkin(run_dir, progress=quiet)
     try:
         assert (run_dir / "zipkin" / "zipkin.port").read_text().strip() == str(first.port)
         assert stop_zipkin(run_dir) is True
@@ -130,7 +131,7 @@ def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
         assert running_zipkin(run_dir) is None
         assert stop_zipkin(run_dir) is False
 
-        second = start_zipkin(run_dir, progress=_quiet)
+        second = start_zipkin(run_dir, progress=quiet)
         assert second.port == first.port
         assert second.pid != first.pid
         assert running_zipkin(run_dir) == second
@@ -148,11 +149,11 @@ def test_a_jvm_that_dies_is_reported_with_its_log(
         taken.listen()
         port = taken.getsockname()[1]
         with pytest.raises(ZipkinError, match="already in use"):
-            start_zipkin(run_dir, port=port, progress=_quiet)
+            start_zipkin(run_dir, port=port, progress=quiet)
         # Lose the race for the port (something binds it between our check and the JVM's bind).
         monkeypatch.setattr(ports, "port_is_free", lambda _port: True)
         with pytest.raises(ZipkinError) as failure:
-            start_zipkin(run_dir, port=port, progress=_quiet)
+            start_zipkin(run_dir, port=port, progress=quiet)
     message = str(failure.value)
     first_line = message.splitlines()[0]
     assert first_line.startswith("Zipkin exited during startup (exit 1): ")

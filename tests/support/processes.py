@@ -53,3 +53,7 @@ def still_alive_after(pids: list[int], timeout: float) -> list[int]:
     """Those of `pids` still running once all have exited or `timeout` seconds have passed."""
     wait_until(lambda: not any(alive(p) for p in pids), timeout)
     return [p for p in pids if alive(p)]
+
+
+def quiet(_line: str) -> None:
+    """A launcher's progress callback for tests that do not read its progress lines."""

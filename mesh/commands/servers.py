@@ -1,4 +1,6 @@
-"""`meshmart <component> [up|down|status]` for one local JVM server (Kafka, Zipkin)."""
+"""`meshmart kafka|zipkin [up|down|status]`: the local JVM servers, started on their own.
+
+The same servers `meshmart run` starts; handy to keep one running across runs or tests."""
 
 from __future__ import annotations
 
@@ -10,6 +12,23 @@ from pathlib import Path
 from typing import Generic, TypeVar
 
 from mesh.infra.jvm import JvmFiles, RunningJvm
+from mesh.infra.kafka import (
+    KafkaBroker,
+    KafkaError,
+    KafkaFiles,
+    running_kafka,
+    start_kafka,
+    stop_kafka,
+)
+from mesh.infra.maven import MavenError
+from mesh.infra.zipkin import (
+    ZipkinError,
+    ZipkinServer,
+    running_zipkin,
+    start_zipkin,
+    stop_zipkin,
+    zipkin_files,
+)
 from mesh.paths import DEFAULT_RUN_DIR
 
 _S = TypeVar("_S", bound=RunningJvm)
@@ -63,3 +82,40 @@ class Component(Generic[_S]):
             f"{self.title} running: {self.describe(server)}, pid {server.pid}\n"
             f"  log {self.files(run_dir).log}"
         )
+
+
+def _broker(broker: KafkaBroker) -> str:
+    return f"bootstrap servers {broker.bootstrap_servers}, controller {broker.controller_port}"
+
+
+def _collector(server: ZipkinServer) -> str:
+    return f"{server.url}, collector {server.collector_endpoint}"
+
+
+KAFKA = Component(
+    command="kafka",
+    title="Kafka",
+    help="start or stop the local Kafka broker",
+    description="up (default): start a single-node Apache Kafka broker (KRaft) on 127.0.0.1, "
+    "fetching its jars from Maven Central on first use. down: stop it. status: is it running.",
+    errors=(KafkaError, MavenError, OSError),
+    files=KafkaFiles.of,
+    start=start_kafka,
+    stop=stop_kafka,
+    running=running_kafka,
+    describe=_broker,
+)
+ZIPKIN = Component(
+    command="zipkin",
+    title="Zipkin",
+    help="start or stop the local Zipkin server",
+    description="up (default): start a Zipkin server (in-memory storage) on 127.0.0.1, fetching "
+    "its jar from Maven Central on first use. down: stop it (its traces are lost). "
+    "status: is it running.",
+    errors=(ZipkinError, OSError),
+    files=zipkin_files,
+    start=start_zipkin,
+    stop=stop_zipkin,
+    running=running_zipkin,
+    describe=_collector,
+)
