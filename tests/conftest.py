@@ -5,14 +5,28 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from mesh.infra.kafka import KafkaBroker, start_kafka, stop_kafka
 from mesh.infra.postgres import PostgresServer, start_postgres, stop_postgres
 from mesh.infra.zipkin import ZipkinServer, start_zipkin, stop_zipkin
+
+_S = TypeVar("_S")
+
+
+def _served(
+    run_dir: Path, start: Callable[[Path], _S], stop: Callable[[Path], bool]
+) -> Iterator[_S]:
+    """A server of `run_dir` for the session, stopped at its end."""
+    server = start(run_dir)  # each launcher cleans up after itself if the start fails
+    try:
+        yield server
+    finally:
+        stop(run_dir)
 
 
 @pytest.fixture(scope="session")
@@ -47,11 +61,7 @@ def postgres_tmp_path(postgres_base_dir: Path, request: pytest.FixtureRequest) -
 def postgres_server(postgres_base_dir: Path) -> Iterator[PostgresServer]:
     """A fresh server on 127.0.0.1 (fsync off), stopped at the end of the session."""
     data_dir = postgres_base_dir / "session" / "data"
-    server = start_postgres(data_dir, fast_unsafe=True)  # cleans up after itself on failure
-    try:
-        yield server
-    finally:
-        stop_postgres(data_dir)
+    yield from _served(data_dir, lambda d: start_postgres(d, fast_unsafe=True), stop_postgres)
 
 
 @pytest.fixture(scope="session")
@@ -60,12 +70,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KafkaBrok
 
     Started only if a test asks for it. The first run of all fetches the jars with Maven.
     """
-    run_dir = tmp_path_factory.mktemp("kafka") / "run"
-    broker = start_kafka(run_dir)  # stops the JVM itself if the start fails
-    try:
-        yield broker
-    finally:
-        stop_kafka(run_dir)
+    yield from _served(tmp_path_factory.mktemp("kafka") / "run", start_kafka, stop_kafka)
 
 
 @pytest.fixture(scope="session")
@@ -74,9 +79,4 @@ def zipkin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZipkinSe
 
     Started only if a test asks for it. The first run of all fetches the jar with Maven.
     """
-    run_dir = tmp_path_factory.mktemp("zipkin") / "run"
-    server = start_zipkin(run_dir)  # stops the JVM itself if the start fails
-    try:
-        yield server
-    finally:
-        stop_zipkin(run_dir)
+    yield from _served(tmp_path_factory.mktemp("zipkin") / "run", start_zipkin, stop_zipkin)
