@@ -14,7 +14,6 @@ and the listener ports from the admin's /listeners.
 
 from __future__ import annotations
 
-import asyncio
 import http.client
 import json
 import shutil
@@ -33,6 +32,7 @@ from aiohttp import web
 
 from mesh.control.ca import LocalCA, WorkloadCert, spiffe_id
 from mesh.runtime.processes import stop_process
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -338,13 +338,6 @@ async def _stats(client: aiohttp.ClientSession, envoy: Envoy, suffix: str) -> di
     return {s["name"]: s["value"] for s in stats if s.get("name", "").endswith(suffix)}
 
 
-async def _eventually(check: Any, timeout: float = 5) -> None:
-    """Counters are flushed asynchronously: poll until `check()` holds, or fail after a while."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(0.02)
-
-
 # --- tests -------------------------------------------------------------------------------------
 
 
@@ -371,7 +364,7 @@ async def test_client_cert_from_another_ca_is_refused(
     async def server_rejected() -> bool:
         return sum((await _stats(client, server_envoy, "ssl.fail_verify_error")).values()) > 0
 
-    await _eventually(server_rejected)
+    await eventually(server_rejected)
 
 
 async def test_client_without_cert_is_refused(
@@ -383,7 +376,7 @@ async def test_client_without_cert_is_refused(
     async def server_rejected() -> bool:
         return sum((await _stats(client, server_envoy, "ssl.fail_verify_no_cert")).values()) > 0
 
-    await _eventually(server_rejected)
+    await eventually(server_rejected)
 
 
 async def test_wrong_server_identity_is_refused(
@@ -396,4 +389,4 @@ async def test_wrong_server_identity_is_refused(
         stats = await _stats(client, client_envoy, "cluster.wrongsan.ssl.fail_verify_san")
         return sum(stats.values()) > 0
 
-    await _eventually(san_failed)
+    await eventually(san_failed)

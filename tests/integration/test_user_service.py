@@ -14,6 +14,7 @@ from services.user.app import create_app as create_user
 from services.user.settings import UserSettings
 from tests.integration.conftest import Client, _serve, signup, unique_email
 from tests.support.identity import as_user
+from tests.support.waiting import eventually
 
 
 async def test_signup_returns_public_fields_only(user: Client) -> None:
@@ -173,14 +174,12 @@ async def test_welcome_follows_the_live_config_file(user: Client, live_config_fi
     staging = live_config_file.with_suffix(".tmp")
     staging.write_text("greeting: Hello after a live refresh\n")
     staging.rename(live_config_file)
-    deadline = time.monotonic() + 5
-    message = ""
-    while time.monotonic() < deadline:
+
+    async def refreshed() -> bool:
         message = (await (await user.get("/welcome")).json())["message"]
-        if message == "Hello after a live refresh":
-            break
-        await asyncio.sleep(0.05)
-    assert message == "Hello after a live refresh"
+        return bool(message == "Hello after a live refresh")
+
+    await eventually(refreshed, timeout=5)
 
 
 async def test_health_check_and_readiness_leak_no_secrets(
