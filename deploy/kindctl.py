@@ -1,6 +1,6 @@
 """What deploy/kind-up.sh asks the code base, so no list lives twice.
 
-    python -m deploy.kindctl services        # "<service> <dir>" per service (mesh/runtime/workloads.py)
+    python -m deploy.kindctl services        # "<service> <dir>" per service (control/workloads.py)
     python -m deploy.kindctl istio-defaults  # the istio/ files applied by default, in order
     python -m deploy.kindctl workdir DIR --tag TAG
 
@@ -22,11 +22,11 @@ from pathlib import Path
 import yaml
 
 from mesh.control.state import DEFAULT_FILES
-from mesh.runtime.workloads import SERVICES
+from mesh.control.workloads import SERVICES
+from mesh.paths import REPO_ROOT as REPO
 from services.common import cipher
 from services.user.tokens import generate_private_key_pem
 
-REPO = Path(__file__).resolve().parents[1]
 OVERLAY = REPO / "k8s" / "overlays" / "kind"
 NAMESPACE = "meshmart"
 IMAGE_PREFIX = "meshmart/"  # image of service S: meshmart/S (k8s/base/S.yaml)

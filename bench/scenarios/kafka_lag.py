@@ -21,8 +21,8 @@ import asyncpg
 from bench.plan import Plan
 from bench.shop import Shop
 from bench.shopper import Customer, catalog, sign_up
+from mesh.control.workloads import by_name
 from mesh.infra.postgres import database_dsn
-from mesh.runtime.workloads import by_name
 
 POLL_SECONDS = 0.01
 MAX_CLIENTS = 16

@@ -18,9 +18,9 @@ from mesh.canary.analysis import Thresholds
 from mesh.canary.metrics import EnvoyMetrics, MetricsSource, PrometheusMetrics
 from mesh.canary.rollout import Applier, KubectlApplier, LocalApplier, Plan, run_canary
 from mesh.control.topology import NAMESPACE
+from mesh.control.workloads import by_name
 from mesh.istio.loader import IstioConfigError
 from mesh.paths import DEFAULT_RUN_DIR
-from mesh.runtime.workloads import by_name
 
 
 def _steps(text: str) -> list[int]:

@@ -20,6 +20,7 @@ from types import FrameType
 from typing import Any
 
 from mesh.control.topology import Topology
+from mesh.control.workloads import SERVICES, by_name
 from mesh.infra.kafka import KafkaBroker, KafkaError
 from mesh.infra.maven import MavenError
 from mesh.infra.postgres import PostgresError
@@ -30,7 +31,6 @@ from mesh.runtime.appenv import app_env
 from mesh.runtime.localmesh import start_local_mesh
 from mesh.runtime.processes import Child, python_module
 from mesh.runtime.supervisor import Supervisor
-from mesh.runtime.workloads import SERVICES, by_name
 
 EXPECTED = (PostgresError, KafkaError, MavenError, ZipkinError, IstioConfigError, RuntimeError)
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from mesh.control.workloads import SERVICES
 from mesh.infra.postgres import database_dsn, ensure_databases, mask_dsn
-from mesh.runtime.workloads import SERVICES
 from services.common.migrations import apply_migrations
 
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mesh.control.workloads import ServiceSpec
 from mesh.infra.postgres import database_dsn
 from mesh.paths import CONFIG_DIR, secrets_dir
 from mesh.runtime.devsecrets import cipher_key, jwt_signing_key
-from mesh.runtime.workloads import ServiceSpec
 from services.common import cipher
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from mesh.control.ca import LocalCA
 from mesh.control.state import DEFAULT_FILES, MeshState, read_documents, render
 from mesh.control.topology import Proxy, Topology, Workload, build_topology
+from mesh.control.workloads import SERVICES, by_name
 from mesh.envoy.files import bootstrap
 from mesh.envoy.process import envoy_child, is_ready
 from mesh.infra.kafka import KafkaBroker
@@ -19,7 +20,6 @@ from mesh.runtime.appenv import app_env
 from mesh.runtime.ports import unix_http_ok
 from mesh.runtime.processes import Child, python_module
 from mesh.runtime.supervisor import Supervisor
-from mesh.runtime.workloads import SERVICES, by_name
 
 
 def _issue_certificates(state: MeshState, topology: Topology) -> None:

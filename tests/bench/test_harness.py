@@ -16,8 +16,8 @@ from bench import compare, report
 from bench.__main__ import SCENARIOS
 from bench.scenarios import protocol
 from bench.scenarios.paths import PATHS
+from mesh.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 HEADINGS = ("### 1.", "### 2.", "### 3.", "### 4.", "### 5.", "### HTTP/1.1 vs HTTP/2",
             "### Trace sampling", "### Envoy worker threads", "### App processes",
             "### Where the time goes", "### Response serialisation")  # fmt: skip

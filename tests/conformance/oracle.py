@@ -18,8 +18,8 @@ from typing import Any
 import yaml
 
 from mesh.control.topology import SERVICE_PORT, Topology
+from mesh.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 OPERATOR = REPO / "k8s" / "components" / "addons" / "istio-operator.yaml"
 ISTIO_VERSION = "1.31.0"  # the proxies' version, set explicitly (the pinned istio.io/api)
 GATEWAY_SERVICE_PORT = 80  # the Gateway's server port; the ingress pod listens on 8080

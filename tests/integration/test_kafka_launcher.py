@@ -10,6 +10,7 @@ import asyncio
 import uuid
 from pathlib import Path
 
+import psutil
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,10 +36,6 @@ HEADERS = [("traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b716920333
 
 def _topic() -> str:
     return f"launcher-{uuid.uuid4().hex[:8]}"
-
-
-def _exists(path: str) -> bool:
-    return Path(path).exists()
 
 
 def _idempotent_producer(bootstrap: str) -> AIOKafkaProducer:
@@ -152,7 +149,7 @@ async def test_stop_and_restart_keep_port_data_and_group(tmp_path: Path) -> None
 
             assert stop_kafka(run_dir) is True
             assert processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
-            assert not _exists(f"/proc/{first.pid}")
+            assert not psutil.pid_exists(first.pid)
             assert running_kafka(run_dir) is None
             assert stop_kafka(run_dir) is False
 

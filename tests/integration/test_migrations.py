@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import asyncpg
 
+from mesh.control.workloads import SERVICES
 from mesh.infra.postgres import PostgresServer, database_dsn, ensure_databases
-from mesh.runtime.workloads import SERVICES
 from services.common.migrations import apply_migrations
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psutil
 import pytest
 
 from mesh.infra.zipkin import (
@@ -127,7 +128,7 @@ def test_stop_and_restart_reuse_the_port(tmp_path: Path) -> None:
         assert (run_dir / "zipkin" / "zipkin.port").read_text().strip() == str(first.port)
         assert stop_zipkin(run_dir) is True
         assert processes_using(run_dir) == []  # nor a zombie: its /proc entry is gone
-        assert not Path(f"/proc/{first.pid}").exists()
+        assert not psutil.pid_exists(first.pid)
         assert running_zipkin(run_dir) is None
         assert stop_zipkin(run_dir) is False
 

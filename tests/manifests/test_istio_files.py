@@ -30,8 +30,9 @@ import yaml
 
 from mesh.control.state import DEFAULT_FILES
 from mesh.envoy.common import PATH_NORMALIZATION
+from mesh.paths import CACHE_DIR
+from mesh.paths import REPO_ROOT as REPO
 
-REPO = Path(__file__).resolve().parents[2]
 ISTIO_DIR = REPO / "istio"
 TOOLS_DIR = REPO / "tools" / "istioctl"
 BUILD_COMMAND = "tools/istioctl/build.sh"
@@ -636,7 +637,7 @@ def test_service_policies_admit_exactly_the_callers_of_the_design() -> None:
 
 
 def _cached_istioctl() -> Path | None:
-    cache_dir = REPO / ".cache" / "tools" / "istioctl"
+    cache_dir = CACHE_DIR / "tools" / "istioctl"
     pinned = re.search(
         r"^require istio\.io/istio (\S+)", (TOOLS_DIR / "go.mod").read_text(), re.MULTILINE
     )

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from mesh.runtime.workloads import SERVICES, ServiceSpec
+from mesh.control.workloads import SERVICES, ServiceSpec
 from services.common.events import TOPIC_PARTITIONS
 from services.common.settings import ServiceSettings
 from tests.manifests.k8s import BASE, K8S, NAMESPACE, deployed, of_kind

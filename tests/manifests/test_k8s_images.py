@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from mesh.runtime.workloads import SERVICES, ServiceSpec
+from mesh.control.workloads import SERVICES, ServiceSpec
+from mesh.paths import CACHE_DIR
 from tests.manifests.tools import REPO
 
 UV_VERSION = re.search(r"^UV_VERSION\s*:=\s*(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE)
@@ -155,7 +156,7 @@ def test_image_contents_install_and_import(spec: ServiceSpec, tmp_path: Path) ->
     """The build stage's own `uv sync` line, run here with the Makefile's uv and cache, then the
     final stage's files alone: the service's app imports with nothing else installed."""
     assert UV_VERSION
-    uv = REPO / ".cache" / "tools" / f"uv-{UV_VERSION.group(1)}" / "bin" / "uv"
+    uv = CACHE_DIR / "tools" / f"uv-{UV_VERSION.group(1)}" / "bin" / "uv"
     if not uv.is_file():
         pytest.skip(f"{uv} missing; run make setup")
     build, final = stages(dockerfile(spec))
@@ -166,7 +167,7 @@ def test_image_contents_install_and_import(spec: ServiceSpec, tmp_path: Path) ->
         shutil.copy(REPO / name, app / name)
     env = {
         **os.environ,
-        "UV_CACHE_DIR": str(REPO / ".cache" / "uv"),
+        "UV_CACHE_DIR": str(CACHE_DIR / "uv"),
         "UV_PYTHON_DOWNLOADS": "never",
         "UV_PROJECT_ENVIRONMENT": str(app / ".venv"),
     }

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from mesh.control.state import DEFAULT_FILES
+from mesh.paths import CACHE_DIR
 from tests.manifests.k8s import (
     ISTIO_KINDS,
     K8S,
@@ -155,9 +156,7 @@ def test_addons_are_istios_own_at_the_pinned_commit() -> None:
     go_mod = (REPO / "tools" / "istioctl" / "go.mod").read_text()
     version = re.search(r"^require istio\.io/istio (\S+)", go_mod, re.MULTILINE)
     assert version
-    module = (
-        REPO / ".cache" / "go" / "mod" / f"istio.io/istio@{version.group(1)}" / "samples" / "addons"
-    )
+    module = CACHE_DIR / "go" / "mod" / f"istio.io/istio@{version.group(1)}" / "samples" / "addons"
     if not module.is_dir():
         pytest.skip(f"{module} not downloaded; run {'tools/istioctl/build.sh'}")
     upstream = K8S / "components" / "addons" / "upstream"

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import pytest
 
+from mesh.paths import CACHE_DIR
+from mesh.paths import REPO_ROOT as REPO
 from tests.manifests.test_istio_files import find_istioctl
 
-REPO = Path(__file__).resolve().parents[2]
 KUSTOMIZE_BUILD = "tools/kustomize/build.sh"
 ISTIOCTL_BUILD = "tools/istioctl/build.sh"
 
@@ -28,7 +29,7 @@ def _cached(tool: str, module: str) -> Path | None:
     """.cache/tools/<tool>/<pinned version>/<tool>, the version read from tools/<tool>/go.mod."""
     go_mod = (REPO / "tools" / tool / "go.mod").read_text(encoding="utf-8")
     pinned = re.search(rf"^require {re.escape(module)} (\S+)", go_mod, re.MULTILINE)
-    path = REPO / ".cache" / "tools" / tool / (pinned.group(1) if pinned else "?") / tool
+    path = CACHE_DIR / "tools" / tool / (pinned.group(1) if pinned else "?") / tool
     return path if path.is_file() and os.access(path, os.X_OK) else None
 
 

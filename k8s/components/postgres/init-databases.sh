@@ -1,6 +1,6 @@
 #!/bin/bash
 # Runs once, when the postgres image initialises an empty data directory: one role and one
-# database per service (mesh/runtime/workloads.py names them), each role owning only its database.
+# database per service (mesh/control/workloads.py names them), each role owning only its database.
 # Passwords come from the <service>-database Secrets that deploy/kind-up.sh generates.
 set -euo pipefail
 
