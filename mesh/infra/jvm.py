@@ -256,21 +256,26 @@ class JvmServer(abc.ABC, Generic[_F, _S]):
     ) -> tuple[int, ...]:
         """The port asked for, else the remembered ones while free, else new ones."""
         remembered = files.read_ports() or ()
+        owner = str(files.root)
+
+        def usable(candidate: int) -> bool:
+            return loopback.port_is_free(candidate) and loopback.claim(candidate, owner)
+
         if port is not None:
-            if not loopback.port_is_free(port):
+            if not usable(port):
                 raise self.error(f"127.0.0.1:{port} is already in use")
             chosen = [port]
-        elif remembered and loopback.port_is_free(remembered[0]):
+        elif remembered and usable(remembered[0]):
             chosen = [remembered[0]]
         else:
-            chosen = [loopback.free_port()]
+            chosen = [loopback.free_port(owner)]
             if remembered:
                 progress(f"{self.name}'s earlier port {remembered[0]} is taken; using {chosen[0]}")
         for earlier in remembered[1 : self.port_count]:
-            if earlier not in chosen and loopback.port_is_free(earlier):
+            if earlier not in chosen and usable(earlier):
                 chosen.append(earlier)
         while len(chosen) < self.port_count:
-            if (extra := loopback.free_port()) not in chosen:
+            if (extra := loopback.free_port(owner)) not in chosen:
                 chosen.append(extra)
         return tuple(chosen[: self.port_count])
 

@@ -30,7 +30,7 @@ from mesh.infra.postgres_user import (
     socket_dir,
 )
 from mesh.runtime.files import log_tail, read_numbers
-from mesh.runtime.ports import free_port, port_is_free
+from mesh.runtime.ports import claim, free_port, port_is_free
 from mesh.runtime.processes import alive, wait_gone
 
 __all__ = [
@@ -136,13 +136,17 @@ def _initdb(data_dir: Path, bins: Path, user: RunAs, fast_unsafe: bool) -> None:
         raise PostgresError(f"initdb failed for {data_dir}:\n{output}")
 
 
-def _choose_port(port: int | None, port_file: Path) -> int:
+def _choose_port(port: int | None, data_dir: Path) -> int:
+    """The port asked for (pg_ctl says if it is taken), else the remembered one while it is
+    free and not claimed by a server starting beside this one, else a new one."""
+    owner = str(data_dir)
     if port is not None:
+        claim(port, owner)
         return port
-    remembered = read_numbers(port_file)
-    if remembered is not None and port_is_free(remembered[0]):
+    remembered = read_numbers(data_dir.parent / "postgres.port")
+    if remembered and port_is_free(remembered[0]) and claim(remembered[0], owner):
         return remembered[0]
-    return free_port()
+    return free_port(owner)
 
 
 def start_postgres(
@@ -169,7 +173,7 @@ def start_postgres(
         progress(f"PostgreSQL already running on 127.0.0.1:{server.port} (pid {server.pid})")
         return server
     password = _password(data_dir)
-    chosen = _choose_port(port, parent / "postgres.port")
+    chosen = _choose_port(port, data_dir)
     log = parent / "postgres.log"
     log.touch()
     user.own(log)  # pg_ctl appends to it as the server user

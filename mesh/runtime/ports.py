@@ -1,9 +1,16 @@
-"""Loopback ports and readiness probes: is a port free, does a server answer on it."""
+"""Loopback ports and readiness probes: is a port free, does a server answer on it.
+
+Ports are chosen before the servers bind them, and `meshmart run` starts PostgreSQL, Kafka and
+Zipkin side by side: two of them asking the kernel for a free port at once can be handed the
+same one. So every port chosen in this process is claimed, with the server it is for, and no
+port claimed by one server is chosen for another.
+"""
 
 from __future__ import annotations
 
 import http.client
 import socket
+import threading
 import urllib.request
 from pathlib import Path
 
@@ -11,12 +18,27 @@ from pathlib import Path
 _DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now (the kernel's choice)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+_CLAIMS: dict[int, str] = {}  # port -> the server it was chosen for, in this process
+_CLAIMS_LOCK = threading.Lock()
+
+
+def free_port(owner: str | None = None) -> int:
+    """A port on 127.0.0.1 that nothing listens on right now (the kernel's choice) and that no
+    other server in this process has been given; claimed for `owner`."""
+    with _CLAIMS_LOCK:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port: int = sock.getsockname()[1]
+            if port not in _CLAIMS:
+                _CLAIMS[port] = owner or f"port {port}"
+                return port
+
+
+def claim(port: int, owner: str) -> bool:
+    """Claim `port` for `owner` (a server's folder, say); False if another owner has it."""
+    with _CLAIMS_LOCK:
+        return _CLAIMS.setdefault(port, owner) == owner
 
 
 def port_is_free(port: int) -> bool:

@@ -211,3 +211,27 @@ def test_a_running_server_with_an_unreadable_port_file_is_an_error(
             fake.running(run_dir)
     finally:
         fake.stop(run_dir)
+
+
+def test_a_port_another_server_was_given_is_never_reused(fake: Fake, tmp_path: Path) -> None:
+    """PostgreSQL, Kafka and Zipkin choose their ports side by side, before any of them has
+    bound one: a remembered port that another server in this process was given is taken."""
+    given = ports.free_port(owner="the PostgreSQL starting beside it")
+    files = fake.files(tmp_path / "run")
+    files.root.mkdir(parents=True)
+    files.port_file.write_text(f"{given}\n")
+    said: list[str] = []
+    server = fake.start(tmp_path / "run", port=None, progress=said.append)
+    try:
+        assert server.port != given
+        assert said[0] == f"Fake's earlier port {given} is taken; using {server.port}"
+    finally:
+        fake.stop(tmp_path / "run")
+
+
+def test_free_ports_are_never_handed_out_twice_in_one_process() -> None:
+    chosen = [ports.free_port() for _ in range(300)]
+    assert len(set(chosen)) == len(chosen)
+    assert ports.claim(chosen[0], "someone else") is False
+    owned = ports.free_port(owner="kafka")
+    assert ports.claim(owned, "kafka") is True  # its own port again, after a restart
