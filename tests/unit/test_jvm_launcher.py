@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,14 +100,18 @@ class Fake(JvmServer[JvmFiles, FakeServer]):
 
 
 @pytest.fixture
-def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Fake:
+def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Fake]:
+    """The fake server kind; whatever a test leaves running in tmp_path/run is stopped."""
     java = tmp_path / "bin" / "java"
     java.parent.mkdir()
     java.write_text(FAKE_JAVA)
     java.chmod(0o755)
     monkeypatch.setattr(jvm, "find_java", lambda: str(java))
     (tmp_path / "libs").mkdir()
-    return Fake(tmp_path / "libs")
+    server = Fake(tmp_path / "libs")
+    yield server
+    server.stop(tmp_path / "run")
+    assert processes_using(tmp_path) == []
 
 
 def _archive(fake: Fake) -> Path:
