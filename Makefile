@@ -56,7 +56,7 @@ kind-source:
 	   go mod download sigs.k8s.io/kind@$(KIND_VERSION))
 
 run: setup
-	.venv/bin/meshmart run
+	.venv/bin/meshmart run $(ARGS)
 
 test: setup lint istioctl istio-oracle kustomize kind-source fortio
 	.venv/bin/pytest

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from mesh.commands.load import positive_number
 from mesh.control.topology import Topology
 from mesh.control.workloads import SERVICES, by_name
 from mesh.infra.kafka import KafkaBroker, KafkaError
@@ -26,6 +27,7 @@ from mesh.infra.maven import MavenError
 from mesh.infra.postgres import PostgresError
 from mesh.infra.zipkin import ZipkinError
 from mesh.istio.loader import IstioConfigError
+from mesh.load import DEFAULT_USERS, load_command
 from mesh.paths import DEFAULT_RUN_DIR
 from mesh.runtime.appenv import app_env
 from mesh.runtime.localmesh import start_local_mesh
@@ -99,6 +101,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "docs/benchmarks.md)",
     )  # fmt: skip
     parser.add_argument(
+        "--with-load", type=positive_number, nargs="?", const=2.0, default=None, metavar="RPS",
+        help="keep shopper traffic flowing through the ingress (meshmart load; 2 req/s if no "
+        "RPS is given), so the mesh has something to show from the start",
+    )  # fmt: skip
+    parser.add_argument(
         "--app-access-log", action="store_true",
         help="apps log every request too (the sidecars always do; direct mode always does)",
     )  # fmt: skip
@@ -117,6 +124,8 @@ def run(args: argparse.Namespace) -> int:
     state_file = sup.run_dir / "state.json"
     try:
         replicas = _replicas(args.replicas)
+        if args.direct and args.with_load:
+            raise argparse.ArgumentTypeError("--with-load drives the ingress: not with --direct")
         admin_dsn, broker, zipkin = sup.infrastructure(args.pg_bin, zipkin=not args.direct)
         if zipkin is None:
             state = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
@@ -135,6 +144,8 @@ def run(args: argparse.Namespace) -> int:
             )
             state = _mesh_state(sup, topology, broker, zipkin.url)
             state["zipkin_pid"] = zipkin.pid
+            if args.with_load:
+                state["load"] = _start_load(sup, state["ingress_url"], args.with_load)
         state["supervisor_pid"] = os.getpid()
         state_file.write_text(json.dumps(state, indent=2))
         _print_summary(state, sup, time.monotonic() - began)
@@ -153,6 +164,14 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sup.close()
         state_file.unlink(missing_ok=True)
+
+
+def _start_load(sup: Supervisor, ingress_url: str, rps: float) -> dict[str, Any]:
+    """`meshmart load` as one more child: stopped first (SIGTERM), its table in its log."""
+    log = sup.run_dir / "logs" / "load.log"
+    argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
+    child = sup.start(Child("load", argv, {}, log))
+    return {"pid": child.pid, "rps": rps, "users": DEFAULT_USERS, "log": str(log)}
 
 
 def _mesh_state(
@@ -227,6 +246,9 @@ def _print_summary(state: dict[str, Any], sup: Supervisor, seconds: float) -> No
         print(f"  ingress admin    {state['ingress']['admin_url']}")
         for name, w in state["workloads"].items():
             print(f"  {name:<16} sidecar admin {w['sidecar_admin_url']}")
+        if load := state.get("load"):
+            print(f"  load             {load['rps']:g} req/s from {load['users']} shoppers "
+                  f"(pid {load['pid']}, {load['log']})")  # fmt: skip
     else:
         for name, s in state["services"].items():
             print(f"  {name:<16} {s['url']}")

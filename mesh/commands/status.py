@@ -54,6 +54,11 @@ def _status(args: argparse.Namespace) -> int:
             f"{name:<24}{w['app_pid']:>8}{w['sidecar_pid']:>13}  {w['sidecar_inbound']:<18}"
             f"{w['sidecar_admin_url']}{'' if up else '  (DOWN)'}"
         )
+    if load := state.get("load"):
+        running = "" if alive(load["pid"]) else "  (DOWN)"
+        print(
+            f"load: {load['rps']:g} req/s from {load['users']} shoppers, pid {load['pid']}{running}"
+        )
     return 0
 
 

@@ -176,6 +176,10 @@ def test_image_contents_install_and_import(spec: ServiceSpec, tmp_path: Path) ->
         args, cwd=app, env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert result.returncode == 0, result.stderr
+    installed = {
+        d.name.split("-")[0].lower() for d in app.glob(".venv/lib/*/site-packages/*.dist-info")
+    }
+    assert not installed & {"locust", "pytest", "mypy"}, "a dependency group was installed"
     for copy in [i.split()[1:] for i in instructions(final) if i.startswith("COPY services/")]:
         source, target = REPO / copy[0], app / copy[1]
         if source.is_dir():

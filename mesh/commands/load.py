@@ -1,0 +1,80 @@
+"""`meshmart load`: a steady shopper mix through the ingress of a running `meshmart run`.
+
+Locust, as a library, runs `--users` shoppers who share `--rps` requests per second: they
+browse the catalog, view products, read their own user with its orders and place orders with
+Idempotency-Keys, each after signing up and logging in. A live line every 2 s (rate, p50,
+p99, errors by status) and a table at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from mesh.load import DEFAULT_USERS, load_command
+from mesh.paths import DEFAULT_RUN_DIR
+
+
+def positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be above 0, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 (until Ctrl-C) or more, got {text}")
+    return value
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser("load", help="shopper traffic through the ingress",
+                                   description=__doc__)  # fmt: skip
+    parser.add_argument("--rps", type=positive_number, default=5.0,
+                        help="requests per second in all (5)")  # fmt: skip
+    parser.add_argument("--users", type=_count, default=DEFAULT_USERS, help="shoppers (5)")
+    parser.add_argument("--duration", type=_seconds, default=60.0,
+                        help="seconds; 0 runs until Ctrl-C (60)")  # fmt: skip
+    parser.add_argument("--url", help="the ingress (default: that of the running shop)")
+    parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
+    parser.set_defaults(func=run)
+
+
+def ingress_url(run_dir: Path) -> str:
+    """The ingress of the `meshmart run` of `run_dir`; ValueError saying why there is none."""
+    try:
+        state = json.loads((run_dir / "state.json").read_text())
+    except (FileNotFoundError, ValueError):
+        raise ValueError(f"no `meshmart run` is running from {run_dir}") from None
+    if state.get("mode") != "mesh":
+        raise ValueError("the shop runs in direct mode: meshmart load drives the ingress")
+    return str(state["ingress_url"])
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        url = args.url or ingress_url(args.run_dir)
+    except ValueError as exc:
+        print(f"meshmart load: error: {exc}", file=sys.stderr)
+        return 1
+    # A process of its own (the same PID: Ctrl-C reaches it): Locust patches the standard
+    # library for gevent as it is imported, before anything else imports ssl.
+    argv = load_command(url, rps=args.rps, users=args.users, duration=args.duration)
+    os.execv(argv[0], argv)  # noqa: S606 - our own interpreter, no shell
