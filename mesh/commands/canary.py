@@ -5,6 +5,7 @@ reads the canary's request success rate and p99 latency as its sidecars report t
 or from Prometheus' istio_requests_total / istio_request_duration_milliseconds (kind), and
 promotes, or rolls back to 100% of the stable version when a threshold is crossed. Exits 0
 when promoted, 1 when rolled back (including when there was too little traffic to judge).
+Locally it brings its own traffic, `meshmart load`, unless `--load 0` (mesh.canary.traffic).
 """
 
 from __future__ import annotations
@@ -12,11 +13,16 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from mesh.canary.analysis import Thresholds
 from mesh.canary.metrics import EnvoyMetrics, MetricsSource, PrometheusMetrics
 from mesh.canary.rollout import Applier, KubectlApplier, LocalApplier, Plan, run_canary
+from mesh.canary.traffic import WARM_UP_SECONDS, rate_for, shopper_traffic
+from mesh.commands.load import ingress_url
 from mesh.control.topology import NAMESPACE
 from mesh.control.workloads import by_name
 from mesh.istio.loader import IstioConfigError
@@ -37,6 +43,19 @@ def _interval(text: str) -> float:
     return seconds
 
 
+def _load(text: str) -> float | None:
+    """None for "auto"; 0 for none; else requests per second."""
+    if text == "auto":
+        return None
+    try:
+        rate = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a rate, got {text!r}") from None
+    if rate < 0:
+        raise argparse.ArgumentTypeError(f"expected auto, 0 or a rate, got {text!r}")
+    return rate
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("canary", help="progressive canary rollout with analysis")
     parser.add_argument("service")
@@ -47,6 +66,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--min-success", type=float, default=99.0, help="percent (99)")
     parser.add_argument("--max-p99-ms", type=float, default=500.0)
     parser.add_argument("--min-requests", type=int, default=20)
+    parser.add_argument(
+        "--load", type=_load, default=None, metavar="auto|0|RPS",
+        help="local: shopper traffic (meshmart load) during the rollout; auto (default) picks "
+        "a rate that gives the first step twice --min-requests; 0: only the traffic there is",
+    )  # fmt: skip
     parser.add_argument("--target", choices=("local", "kind"), default="local")
     parser.add_argument("--prometheus-url", default="http://127.0.0.1:9090")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
@@ -69,6 +93,24 @@ def _local_metrics(run_dir: Path, service: str, version: str) -> EnvoyMetrics:
             f"{service.removesuffix('-service')}:{version}=1)"
         )
     return EnvoyMetrics(admin)
+
+
+@contextmanager
+def _traffic(args: argparse.Namespace) -> Iterator[str | None]:
+    """Local mode: `meshmart load` for the rollout's length, unless --load 0; yields what to
+    say about it (None: no traffic of our own)."""
+    rate = args.load
+    if args.target != "local" or rate == 0:
+        yield None
+        return
+    if rate is None:
+        rate = rate_for(args.min_requests, args.interval, args.steps[0])
+    log = args.run_dir / "logs" / "canary-load.log"
+    with shopper_traffic(ingress_url(args.run_dir), rate, log) as pid:
+        yield (
+            f"traffic: meshmart load at {rate:g} req/s (pid {pid}, {log}); "
+            f"warming up {WARM_UP_SECONDS:g} s"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -96,8 +138,12 @@ def run(args: argparse.Namespace) -> int:
             f"success >= {args.min_success:g}%, p99 <= {args.max_p99_ms:g} ms, "
             f">= {args.min_requests} requests per step"
         )
-        promoted = run_canary(plan, applier, metrics, args.run_dir / "canary")
-    except (IstioConfigError, OSError, RuntimeError) as exc:
+        with _traffic(args) as traffic:
+            if traffic:
+                print(traffic, flush=True)
+                time.sleep(WARM_UP_SECONDS)
+            promoted = run_canary(plan, applier, metrics, args.run_dir / "canary")
+    except (IstioConfigError, OSError, RuntimeError, ValueError) as exc:
         print(f"meshmart canary: error: {exc}", file=sys.stderr)
         return 2
     return 0 if promoted else 1

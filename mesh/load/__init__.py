@@ -7,6 +7,8 @@ from __future__ import annotations
 import sys
 
 DEFAULT_USERS = 5
+# The shopper mix: how often each operation comes, relative to the others (Locust task weights).
+MIX = {"browse catalog": 5, "view product": 3, "read own user": 2, "place order": 1}
 
 
 def load_command(url: str, *, rps: float, users: int, duration: float) -> list[str]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from locust import FastHttpUser, task
 
+from mesh.load import MIX
+
 
 class Shopper(FastHttpUser):
     """One shopper: signs up and logs in first, then shops at the pace `wait_time` sets."""
@@ -48,7 +50,7 @@ class Shopper(FastHttpUser):
     def _auth(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
-    @task(5)
+    @task(MIX["browse catalog"])
     def browse_catalog(self) -> None:
         with self.client.get("/catalog-service/catalogs", name="browse catalog",
                              catch_response=True) as response:  # fmt: skip
@@ -57,7 +59,7 @@ class Shopper(FastHttpUser):
             else:
                 response.failure(f"HTTP {response.status_code}")
 
-    @task(3)
+    @task(MIX["view product"])
     def view_product(self) -> None:
         if not self.products:
             return self.browse_catalog()
@@ -66,7 +68,7 @@ class Shopper(FastHttpUser):
         self._expect(self.client.get(path, name="view product", catch_response=True), 200)
         return None
 
-    @task(2)
+    @task(MIX["read own user"])
     def read_own_user(self) -> None:
         if self.token is None:
             return self._sign_up_and_log_in()
@@ -76,7 +78,7 @@ class Shopper(FastHttpUser):
         self._expect(request, 200)
         return None
 
-    @task(1)
+    @task(MIX["place order"])
     def place_order(self) -> None:
         if self.token is None:
             return self._sign_up_and_log_in()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
 import time
 import uuid
@@ -13,7 +14,9 @@ import aiohttp
 import pytest
 import yaml
 
+from mesh.canary.traffic import rate_for
 from mesh.envoy.process import stats
+from mesh.runtime.processes import alive
 from tests.faults.conftest import FaultMesh
 from tests.support.shoppers import Customer, sign_up_and_log_in
 
@@ -255,7 +258,8 @@ async def _canary_with_traffic(
     try:
         canary = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "mesh.cli", "canary", "order-service", "--to", "v2",
-            "--steps", "25,50,100", "--interval", "2", "--run-dir", str(mesh.run_dir),
+            "--steps", "25,50,100", "--interval", "2", "--load", "0",
+            "--run-dir", str(mesh.run_dir),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         output, _ = await asyncio.wait_for(canary.communicate(), 120)
@@ -294,4 +298,23 @@ async def test_healthy_canary_is_promoted(
     code, output = await _canary_with_traffic(mesh, http, shopper)
     assert code == 0, output
     assert output.count("within thresholds") == 3 and "promoted: 100% v2" in output
+    assert _order_weights(mesh) == {"v2": 100}
+
+
+async def test_a_canary_on_a_quiet_shop_brings_its_own_traffic(mesh: FaultMesh) -> None:
+    """No hand-made requests: `meshmart canary` runs `meshmart load` for the rollout, at a rate
+    that gives the first step twice the requests the analysis needs, and stops it after."""
+    canary = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mesh.cli", "canary", "order-service", "--to", "v2",
+        "--steps", "50,100", "--interval", "3", "--min-requests", "5",
+        "--run-dir", str(mesh.run_dir),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output = (await asyncio.wait_for(canary.communicate(), 120))[0].decode()
+    assert canary.returncode == 0, output
+    traffic = re.search(r"^traffic: meshmart load at (\d+) req/s \(pid (\d+), ", output, re.M)
+    assert traffic is not None, output
+    assert float(traffic.group(1)) == rate_for(min_requests=5, interval=3, first_step=50)
+    assert output.count("within thresholds") == 2 and "promoted: 100% v2" in output
+    assert not alive(int(traffic.group(2)))  # stopped with the rollout, by PID
     assert _order_weights(mesh) == {"v2": 100}

@@ -1,0 +1,47 @@
+"""The canary's own traffic: `meshmart load` while the rollout runs, so a freshly started shop
+needs no hand-made requests for the analysis to have something to judge.
+
+The canary's requests are the in-mesh calls to its service: user-service's calls to
+order-service when shoppers read their own user with its orders (the VirtualService weights
+program the caller's sidecar). The rate is chosen so that the first, smallest step still sees
+twice the requests the analysis asks for.
+"""
+
+from __future__ import annotations
+
+import math
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from mesh.load import DEFAULT_USERS, MIX, load_command
+from mesh.runtime.processes import stop_process
+
+WARM_UP_SECONDS = 5.0  # the shoppers sign up and log in before they call anything
+_MARGIN = 2.0
+_MIN_RPS, _MAX_RPS = 5.0, 200.0
+
+
+def rate_for(min_requests: int, interval: float, first_step: int) -> float:
+    """Requests per second of the whole mix that give the canary `_MARGIN` times
+    `min_requests` in its first step (`first_step` percent of the calls for `interval` s)."""
+    share = MIX["read own user"] / sum(MIX.values())
+    needed = _MARGIN * min_requests / (interval * first_step / 100) / share
+    return float(min(_MAX_RPS, max(_MIN_RPS, math.ceil(needed))))
+
+
+@contextmanager
+def shopper_traffic(ingress_url: str, rps: float, log: Path) -> Iterator[int]:
+    """`meshmart load` at `rps` until the block ends (then SIGTERM, by PID); yields its PID."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,  # our Ctrl-C handling stops it, in the finally below
+        )  # fmt: skip
+    try:
+        yield process.pid
+    finally:
+        stop_process(process, timeout=15)
