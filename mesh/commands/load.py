@@ -13,6 +13,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from mesh.load import DEFAULT_USERS, load_command
 from mesh.paths import DEFAULT_RUN_DIR
@@ -44,6 +45,13 @@ def _seconds(text: str) -> float:
     return value
 
 
+def _url(text: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(f"expected http://HOST:PORT, got {text!r}")
+    return text
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = subparsers.add_parser("load", help="shopper traffic through the ingress",
                                    description=__doc__)  # fmt: skip
@@ -52,7 +60,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--users", type=_count, default=DEFAULT_USERS, help="shoppers (5)")
     parser.add_argument("--duration", type=_seconds, default=60.0,
                         help="seconds; 0 runs until Ctrl-C (60)")  # fmt: skip
-    parser.add_argument("--url", help="the ingress (default: that of the running shop)")
+    parser.add_argument("--url", type=_url, help="the ingress (default: the running shop's)")
     parser.add_argument("--run-dir", type=Path, default=DEFAULT_RUN_DIR)
     parser.set_defaults(func=run)
 

@@ -170,7 +170,7 @@ def _start_load(sup: Supervisor, ingress_url: str, rps: float) -> dict[str, Any]
     """`meshmart load` as one more child: stopped first (SIGTERM), its table in its log."""
     log = sup.run_dir / "logs" / "load.log"
     argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
-    child = sup.start(Child("load", argv, {}, log))
+    child = sup.start(Child("load", argv, {}, log, essential=False))
     return {"pid": child.pid, "rps": rps, "users": DEFAULT_USERS, "log": str(log)}
 
 

@@ -31,6 +31,7 @@ class Child:
     argv: list[str]
     env: Mapping[str, str]
     log_file: Path
+    essential: bool = True  # False: the shop goes on if it exits (the load generator)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property

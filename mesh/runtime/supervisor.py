@@ -132,14 +132,20 @@ class Supervisor:
             raise RuntimeError(f"{what} did not become ready:\n{child.log_tail()}")
         self.progress(f"{what} ready ({time.monotonic() - began:.1f} s, pid {child.pid})")
 
-    def watch(self) -> int:
-        """Until a child dies (signals reach the caller as exceptions); returns the exit code."""
+    def watch(self, interval: float = 0.2) -> int:
+        """Until a child the shop needs dies (signals reach the caller as exceptions); returns
+        the exit code. A child it can do without (the load generator) is only reported."""
+        watched = list(self.children)
         while True:
-            for child in self.children:
-                if (code := child.exited()) is not None:
-                    print(f"{child.name} exited with {code}:\n{child.log_tail()}", file=sys.stderr)
+            for child in list(watched):
+                if (code := child.exited()) is None:
+                    continue
+                print(f"{child.name} exited with {code}:\n{child.log_tail()}", file=sys.stderr)
+                if child.essential:
                     return 1
-            time.sleep(0.2)
+                watched.remove(child)
+                self.progress(f"{child.name} is gone; the shop goes on without it")
+            time.sleep(interval)
 
     def close(self) -> None:
         self._stack.close()

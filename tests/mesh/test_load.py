@@ -68,6 +68,7 @@ def test_the_shopper_mix_flows_through_the_mesh(mesh: Mesh) -> None:
         ("--rps", "fast", "expected a number"),
         ("--users", "0", "expected a whole number from 1"),
         ("--duration", "-1", "must be 0 (until Ctrl-C) or more"),
+        ("--url", "127.0.0.1:8080", "expected http://HOST:PORT"),
     ],
 )
 def test_bad_options_are_refused_by_name(mesh: Mesh, option: str, value: str, reason: str) -> None:
