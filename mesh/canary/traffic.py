@@ -10,13 +10,12 @@ twice the requests the analysis asks for.
 from __future__ import annotations
 
 import math
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from mesh.load import DEFAULT_USERS, MIX, load_command
-from mesh.runtime.processes import stop_process
+from mesh.runtime.processes import Child
 
 WARM_UP_SECONDS = 5.0  # the shoppers sign up and log in before they call anything
 _MARGIN = 2.0
@@ -34,14 +33,10 @@ def rate_for(min_requests: int, interval: float, first_step: int) -> float:
 @contextmanager
 def shopper_traffic(ingress_url: str, rps: float, log: Path) -> Iterator[int]:
     """`meshmart load` at `rps` until the block ends (then SIGTERM, by PID); yields its PID."""
-    log.parent.mkdir(parents=True, exist_ok=True)
     argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
-    with log.open("ab") as out:
-        process = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,  # our Ctrl-C handling stops it, in the finally below
-        )  # fmt: skip
+    load = Child("canary-load", argv, {}, log)
+    load.start()
     try:
-        yield process.pid
+        yield load.pid
     finally:
-        stop_process(process, timeout=15)
+        load.stop(timeout=15)

@@ -256,16 +256,20 @@ async def _canary_with_traffic(
 
     workers = [asyncio.create_task(load()) for _ in range(4)]
     try:
-        canary = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "mesh.cli", "canary", "order-service", "--to", "v2",
-            "--steps", "25,50,100", "--interval", "2", "--load", "0",
-            "--run-dir", str(mesh.run_dir),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        )  # fmt: skip
-        output, _ = await asyncio.wait_for(canary.communicate(), 120)
+        return await _canary(mesh, "--steps", "25,50,100", "--interval", "2", "--load", "0")
     finally:
         stop.set()
         await asyncio.gather(*workers)
+
+
+async def _canary(mesh: FaultMesh, *options: str) -> tuple[int, str]:
+    """`meshmart canary order-service --to v2 OPTIONS`: its exit code and output."""
+    canary = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "mesh.cli", "canary", "order-service", "--to", "v2", *options,
+        "--run-dir", str(mesh.run_dir),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await asyncio.wait_for(canary.communicate(), 120)
     assert canary.returncode is not None
     return canary.returncode, output.decode()
 
@@ -304,14 +308,10 @@ async def test_healthy_canary_is_promoted(
 async def test_a_canary_on_a_quiet_shop_brings_its_own_traffic(mesh: FaultMesh) -> None:
     """No hand-made requests: `meshmart canary` runs `meshmart load` for the rollout, at a rate
     that gives the first step twice the requests the analysis needs, and stops it after."""
-    canary = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "mesh.cli", "canary", "order-service", "--to", "v2",
-        "--steps", "50,100", "--interval", "3", "--min-requests", "5",
-        "--run-dir", str(mesh.run_dir),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    output = (await asyncio.wait_for(canary.communicate(), 120))[0].decode()
-    assert canary.returncode == 0, output
+    code, output = await _canary(
+        mesh, "--steps", "50,100", "--interval", "3", "--min-requests", "5"
+    )
+    assert code == 0, output
     traffic = re.search(r"^traffic: meshmart load at (\d+) req/s \(pid (\d+), ", output, re.M)
     assert traffic is not None, output
     assert float(traffic.group(1)) == rate_for(min_requests=5, interval=3, first_step=50)
