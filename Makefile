@@ -6,12 +6,13 @@ UV_VERSION  := 0.13.8
 CACHE       := $(CURDIR)/.cache
 UV          := $(CACHE)/tools/uv-$(UV_VERSION)/bin/uv
 VENV_STAMP  := .venv/.synced
+CONSOLE_WEB := $(CACHE)/console-web
 
 export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup istioctl istio-oracle kustomize fortio kind-source kind-up kind-down run test unit integration lint format openapi bench clean
+.PHONY: help setup browser istioctl istio-oracle kustomize fortio kind-source kind-up kind-down run test unit integration lint format openapi bench clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
@@ -19,7 +20,7 @@ help:
 	@echo "make lint   ruff, ruff format --check, mypy --strict, openapi check"
 	@echo "make bench  benchmarks: fortio load, every process sampled (docs/benchmarks.md)"
 
-setup: $(VENV_STAMP)
+setup: $(VENV_STAMP) $(CONSOLE_WEB)/.installed
 
 # uv itself comes from PyPI into the cache; it then installs exactly what uv.lock pins.
 $(UV):
@@ -32,6 +33,24 @@ $(VENV_STAMP): $(UV) pyproject.toml uv.lock
 	@echo "==> syncing .venv from uv.lock"
 	@$(UV) sync --frozen --python $(PYTHON)
 	@touch $@
+
+# The console's front end (cytoscape.js from npm, pinned by the committed package-lock.json),
+# installed with npm ci into the cache: nothing is vendored, nothing comes from a CDN.
+$(CONSOLE_WEB)/.installed: mesh/console/web/package.json mesh/console/web/package-lock.json
+	@echo "==> installing the console's front end (npm ci: cytoscape, cytoscape-dagre)"
+	@mkdir -p $(CONSOLE_WEB)
+	@cp mesh/console/web/package.json mesh/console/web/package-lock.json $(CONSOLE_WEB)/
+	@cd $(CONSOLE_WEB) && npm ci --cache $(CACHE)/npm --no-audit --no-fund --loglevel=error
+	@touch $@
+
+# Debian's Chromium for the console's browser test (Playwright drives it; no browser
+# download), and an emoji font for the graph's 🔒 and ⚖. apt-get when missing (needs root).
+EMOJI_FONT := /usr/share/fonts/truetype/noto/NotoColorEmoji.ttf
+browser:
+	@{ command -v chromium && test -f $(EMOJI_FONT); } >/dev/null || { \
+	  echo "==> installing Debian's chromium (apt-get) for the browser test"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "the browser test needs chromium: run 'sudo apt-get install chromium fonts-noto-color-emoji'" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null; }
 
 # The real istioctl, built once from the Go module proxy into .cache/ (minutes the first time).
 istioctl:
@@ -58,7 +77,7 @@ kind-source:
 run: setup
 	.venv/bin/meshmart run $(ARGS)
 
-test: setup lint istioctl istio-oracle kustomize kind-source fortio
+test: setup lint istioctl istio-oracle kustomize kind-source fortio browser
 	.venv/bin/pytest
 
 unit: setup

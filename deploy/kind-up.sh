@@ -74,10 +74,10 @@ step "Istio (istiod with PILOT_JWT_ENABLE_REMOTE_JWKS=hybrid, ingress on NodePor
 run "$istioctl" --context "$context" "${install_flags[@]}"
 
 step "images (tag $tag)"
-while read -r service dir; do
-  run docker build -f "$repo/services/$dir/Dockerfile" -t "meshmart/$service:$tag" "$repo"
-  run kind load docker-image --name "$cluster" "meshmart/$service:$tag"
-done < <("$python" -m deploy.kindctl services)
+while read -r image dockerfile; do
+  run docker build -f "$repo/$dockerfile" -t "meshmart/$image:$tag" "$repo"
+  run kind load docker-image --name "$cluster" "meshmart/$image:$tag"
+done < <("$python" -m deploy.kindctl images)
 
 step "applying k8s/overlays/kind (+ generated secrets) and the default istio/ files"
 run kubectl --context "$context" apply -f "$rendered/meshmart.yaml"

@@ -1,6 +1,6 @@
 """What deploy/kind-up.sh asks the code base, so no list lives twice.
 
-    python -m deploy.kindctl services        # "<service> <dir>" per service (control/workloads.py)
+    python -m deploy.kindctl images          # "<image> <Dockerfile>" per image to build
     python -m deploy.kindctl istio-defaults  # the istio/ files applied by default, in order
     python -m deploy.kindctl workdir DIR --tag TAG
 
@@ -30,10 +30,18 @@ from services.user.tokens import generate_private_key_pem
 OVERLAY = REPO / "k8s" / "overlays" / "kind"
 NAMESPACE = "meshmart"
 IMAGE_PREFIX = "meshmart/"  # image of service S: meshmart/S (k8s/base/S.yaml)
+# The in-mesh load generator's image (k8s/components/loadgen): mesh.load and Locust only.
+LOADGEN_IMAGE = ("loadgen", "mesh/load/Dockerfile")
 
 
 def service_dir(package: str) -> str:
     return package.rsplit(".", 1)[-1]  # services.user -> user (services/user/Dockerfile)
+
+
+def images() -> list[tuple[str, str]]:
+    """(image name after meshmart/, its Dockerfile from the repository root) for every image."""
+    services = [(s.name, f"services/{service_dir(s.package)}/Dockerfile") for s in SERVICES]
+    return [*services, LOADGEN_IMAGE]
 
 
 def _keep(path: Path, make: Callable[[], str]) -> str:
@@ -76,7 +84,7 @@ def write_workdir(workdir: Path, tag: str) -> Path:
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [os.path.relpath(OVERLAY, workdir.resolve())],
-        "images": [{"name": IMAGE_PREFIX + s.name, "newTag": tag} for s in SERVICES],
+        "images": [{"name": IMAGE_PREFIX + name, "newTag": tag} for name, _ in images()],
         # Hash-suffixed names: kustomize rewrites the references, and new values roll the pods.
         "secretGenerator": generators,
     }
@@ -93,14 +101,14 @@ def _secret(name: str, *files: str) -> dict[str, object]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.kindctl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("services")
+    sub.add_parser("images")
     sub.add_parser("istio-defaults")
     work = sub.add_parser("workdir")
     work.add_argument("dir", type=Path)
     work.add_argument("--tag", required=True)
     args = parser.parse_args(argv)
-    if args.command == "services":
-        lines = [f"{s.name} {service_dir(s.package)}" for s in SERVICES]
+    if args.command == "images":
+        lines = [f"{name} {dockerfile}" for name, dockerfile in images()]
     elif args.command == "istio-defaults":
         lines = list(DEFAULT_FILES)
     else:

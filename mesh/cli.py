@@ -6,14 +6,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from mesh.commands import apply, canary, config, db, load, openapi, run, status
+from mesh.commands import apply, canary, config, console, db, load, openapi, run, status
 from mesh.commands.servers import KAFKA, ZIPKIN
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="meshmart", description=__doc__)
     subparsers = parser.add_subparsers(dest="command", required=True)
-    for command in (run, status, load, apply, canary, db, KAFKA, ZIPKIN, config, openapi):
+    for command in (run, status, console, load, apply, canary, db, KAFKA, ZIPKIN, config, openapi):
         command.register(subparsers)
     return parser
 

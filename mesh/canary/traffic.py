@@ -1,10 +1,13 @@
 """The canary's own traffic: `meshmart load` while the rollout runs, so a freshly started shop
 needs no hand-made requests for the analysis to have something to judge.
 
-The canary's requests are the in-mesh calls to its service: user-service's calls to
-order-service when shoppers read their own user with its orders (the VirtualService weights
-program the caller's sidecar). The rate is chosen so that the first, smallest step still sees
-twice the requests the analysis asks for.
+The shoppers come in from the loadgen sidecar (`meshmart load --via mesh`), never through
+the ingress: the VirtualService weights program the caller's sidecar and the ingress ignores
+them, so an order placed through the ingress would reach the canary whatever its weight. The
+canary's requests are then the in-mesh calls to its service; for order-service, loadgen's
+orders and user-service's calls when shoppers read their own user. The rate is chosen so that
+the first, smallest step still sees twice the requests the analysis asks for, counting the
+reads alone (the rarer orders only add to it).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from mesh.load import DEFAULT_USERS, MIX, load_command
+from mesh.load.plan import Plan, Target
 from mesh.runtime.processes import Child
 
 WARM_UP_SECONDS = 5.0  # the shoppers sign up and log in before they call anything
@@ -31,9 +35,10 @@ def rate_for(min_requests: int, interval: float, first_step: int) -> float:
 
 
 @contextmanager
-def shopper_traffic(ingress_url: str, rps: float, log: Path) -> Iterator[int]:
-    """`meshmart load` at `rps` until the block ends (then SIGTERM, by PID); yields its PID."""
-    argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
+def shopper_traffic(loadgen: Target, rps: float, log: Path) -> Iterator[int]:
+    """`meshmart load` from `loadgen` at `rps` until the block ends (then SIGTERM, by PID);
+    yields its PID."""
+    argv = load_command(Plan((loadgen,), rps, DEFAULT_USERS, 0))
     load = Child("canary-load", argv, {}, log)
     load.start()
     try:

@@ -5,7 +5,8 @@ reads the canary's request success rate and p99 latency as its sidecars report t
 or from Prometheus' istio_requests_total / istio_request_duration_milliseconds (kind), and
 promotes, or rolls back to 100% of the stable version when a threshold is crossed. Exits 0
 when promoted, 1 when rolled back (including when there was too little traffic to judge).
-Locally it brings its own traffic, `meshmart load`, unless `--load 0` (mesh.canary.traffic).
+Locally it brings its own traffic, `meshmart load --via mesh` (from the loadgen sidecar, so
+the weights apply to it), unless `--load 0` (mesh.canary.traffic).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from mesh.canary.analysis import Thresholds
 from mesh.canary.metrics import EnvoyMetrics, MetricsSource, PrometheusMetrics
 from mesh.canary.rollout import Applier, KubectlApplier, LocalApplier, Plan, run_canary
 from mesh.canary.traffic import WARM_UP_SECONDS, rate_for, shopper_traffic
-from mesh.commands.load import ingress_url
+from mesh.commands.load import loadgen_target
 from mesh.control.topology import NAMESPACE
 from mesh.control.workloads import by_name
 from mesh.istio.loader import IstioConfigError
@@ -68,7 +69,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--min-requests", type=int, default=20)
     parser.add_argument(
         "--load", type=_load, default=None, metavar="auto|0|RPS",
-        help="local: shopper traffic (meshmart load) during the rollout; auto (default) picks "
+        help="local: shopper traffic from the loadgen sidecar (meshmart load --via mesh) during "
+        "the rollout; auto (default) picks "
         "a rate that gives the first step twice --min-requests; 0: only the traffic there is",
     )  # fmt: skip
     parser.add_argument("--target", choices=("local", "kind"), default="local")
@@ -106,9 +108,9 @@ def _traffic(args: argparse.Namespace) -> Iterator[str | None]:
     if rate is None:
         rate = rate_for(args.min_requests, args.interval, args.steps[0])
     log = args.run_dir / "logs" / "canary-load.log"
-    with shopper_traffic(ingress_url(args.run_dir), rate, log) as pid:
+    with shopper_traffic(loadgen_target(args.run_dir), rate, log) as pid:
         yield (
-            f"traffic: meshmart load at {rate:g} req/s (pid {pid}, {log}); "
+            f"traffic: meshmart load --via mesh at {rate:g} req/s (pid {pid}, {log}); "
             f"warming up {WARM_UP_SECONDS:g} s"
         )
 

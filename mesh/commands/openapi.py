@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mesh.paths import SERVICES_DIR
+from mesh.console import openapi as console_openapi
+from mesh.paths import REPO_ROOT, SERVICES_DIR
 from services.catalog.handlers import OPERATIONS as CATALOG
 from services.common.operations import Operation, openapi_document
 from services.order.handlers import OPERATIONS as ORDER
@@ -32,20 +33,28 @@ def render(package: str) -> str:
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser("openapi", help="write or check services/*/openapi.json")
+    parser = subparsers.add_parser(
+        "openapi", help="write or check services/*/openapi.json and the console's"
+    )
     parser.add_argument("mode", choices=("write", "check"))
     parser.set_defaults(func=run)
 
 
+def documents() -> dict[Path, str]:
+    """Every committed OpenAPI document and what it should say: the services', the console's."""
+    found = {committed_path(package): render(package) for package in TABLES}
+    found[console_openapi.COMMITTED] = console_openapi.render()
+    return found
+
+
 def run(args: argparse.Namespace) -> int:
     stale = []
-    for package in TABLES:
-        path, text = committed_path(package), render(package)
+    for path, text in documents().items():
         if args.mode == "write":
             path.write_text(text, encoding="utf-8")
-            print(f"wrote {path.relative_to(SERVICES_DIR.parent)}")
+            print(f"wrote {path.relative_to(REPO_ROOT)}")
         elif not path.exists() or path.read_text(encoding="utf-8") != text:
-            stale.append(str(path.relative_to(SERVICES_DIR.parent)))
+            stale.append(str(path.relative_to(REPO_ROOT)))
     if stale:
         print(f"out of date: {', '.join(stale)}; run `meshmart openapi write`", file=sys.stderr)
         return 1

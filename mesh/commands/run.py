@@ -19,6 +19,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from mesh.commands.console import DEFAULT_PORT as DEFAULT_CONSOLE_PORT
+from mesh.commands.console import console_command
 from mesh.commands.load import positive_number
 from mesh.control.topology import Topology
 from mesh.control.workloads import SERVICES, by_name
@@ -28,9 +30,11 @@ from mesh.infra.postgres import PostgresError
 from mesh.infra.zipkin import ZipkinError
 from mesh.istio.loader import IstioConfigError
 from mesh.load import DEFAULT_USERS, load_command
+from mesh.load.plan import Plan, through_sidecar
 from mesh.paths import DEFAULT_RUN_DIR
 from mesh.runtime.appenv import app_env
 from mesh.runtime.localmesh import start_local_mesh
+from mesh.runtime.ports import free_port, port_is_free
 from mesh.runtime.processes import Child, python_module
 from mesh.runtime.supervisor import Supervisor
 
@@ -102,8 +106,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )  # fmt: skip
     parser.add_argument(
         "--with-load", type=positive_number, nargs="?", const=2.0, default=None, metavar="RPS",
-        help="keep shopper traffic flowing through the ingress (meshmart load; 2 req/s if no "
-        "RPS is given), so the mesh has something to show from the start",
+        help="keep shopper traffic flowing from the loadgen sidecar (meshmart load --via mesh; "
+        "2 req/s if no RPS is given), so the mesh has something to show from the start and "
+        "canary weights apply to it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--console-port", type=int, default=DEFAULT_CONSOLE_PORT, metavar="PORT",
+        help=f"loopback port of the mesh console (default {DEFAULT_CONSOLE_PORT}, Kiali's; a "
+        "free one if it is taken)",
     )  # fmt: skip
     parser.add_argument(
         "--app-access-log", action="store_true",
@@ -125,7 +135,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         replicas = _replicas(args.replicas)
         if args.direct and args.with_load:
-            raise argparse.ArgumentTypeError("--with-load drives the ingress: not with --direct")
+            raise argparse.ArgumentTypeError("--with-load drives the mesh: not with --direct")
+        # the console first: its imports overlap the servers' start (it waits for state.json)
+        console = None if args.direct else _start_console(sup, args.console_port)
         admin_dsn, broker, zipkin = sup.infrastructure(args.pg_bin, zipkin=not args.direct)
         if zipkin is None:
             state = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
@@ -145,9 +157,12 @@ def run(args: argparse.Namespace) -> int:
             state = _mesh_state(sup, topology, broker, zipkin.url)
             state["zipkin_pid"] = zipkin.pid
             if args.with_load:
-                state["load"] = _start_load(sup, state["ingress_url"], args.with_load)
+                state["load"] = _start_load(sup, state["loadgen"]["outbound"], args.with_load)
+            state["console"] = console
         state["supervisor_pid"] = os.getpid()
         state_file.write_text(json.dumps(state, indent=2))
+        if console is not None:
+            _wait_console(sup, console)
         _print_summary(state, sup, time.monotonic() - began)
         return sup.watch()
     except Stop as stop:
@@ -166,10 +181,29 @@ def run(args: argparse.Namespace) -> int:
         state_file.unlink(missing_ok=True)
 
 
-def _start_load(sup: Supervisor, ingress_url: str, rps: float) -> dict[str, Any]:
-    """`meshmart load` as one more child: stopped first (SIGTERM), its table in its log."""
+def _start_console(sup: Supervisor, port: int) -> dict[str, Any]:
+    """`meshmart console` as a child the shop can spare: it reads state.json once written."""
+    if not port_is_free(port):
+        port = free_port("console")  # Kiali's 20001 is taken (a second shop?): any free one
+    log = sup.run_dir / "logs" / "console.log"
+    child = sup.start(Child("console", console_command(port, sup.run_dir), {}, log,
+                            essential=False))  # fmt: skip
+    return {"pid": child.pid, "url": f"http://127.0.0.1:{port}", "log": str(log)}
+
+
+def _wait_console(sup: Supervisor, console: dict[str, Any]) -> None:
+    child = next(c for c in sup.children if c.pid == console["pid"])
+    try:
+        sup.wait_ready(child, partial(_http_ok, f"{console['url']}/api/openapi.json"), "console")
+    except RuntimeError as exc:  # the shop works without its console: say so and go on
+        print(f"meshmart run: warning: {exc}", file=sys.stderr)
+
+
+def _start_load(sup: Supervisor, loadgen: dict[str, str], rps: float) -> dict[str, Any]:
+    """`meshmart load --via mesh` as one more child: stopped first (SIGTERM), its table in its
+    log. In-mesh, so the VirtualServices' weights and faults shape it (the ingress ignores them)."""
     log = sup.run_dir / "logs" / "load.log"
-    argv = load_command(ingress_url, rps=rps, users=DEFAULT_USERS, duration=0)
+    argv = load_command(Plan((through_sidecar(loadgen),), rps, DEFAULT_USERS, 0))
     child = sup.start(Child("load", argv, {}, log, essential=False))
     return {"pid": child.pid, "rps": rps, "users": DEFAULT_USERS, "log": str(log)}
 
@@ -202,6 +236,20 @@ def _mesh_state(
             }
             for w in topology.workloads
         },
+        # The client-only sidecar `meshmart load --via mesh` sends its shoppers through.
+        "loadgen": _client_state(topology, pids),
+    }
+
+
+def _client_state(topology: Topology, pids: dict[str, int]) -> dict[str, Any] | None:
+    loadgen = topology.loadgen
+    if loadgen is None:
+        return None
+    return {
+        "sidecar_admin_url": f"http://127.0.0.1:{loadgen.admin_port}",
+        "sidecar_pid": pids[f"{loadgen.name}-envoy"],
+        "spiffe_id": loadgen.spiffe_id,
+        "outbound": {h: f"127.0.0.1:{p}" for h, p in loadgen.outbound_ports.items()},
     }
 
 
@@ -246,6 +294,10 @@ def _print_summary(state: dict[str, Any], sup: Supervisor, seconds: float) -> No
         print(f"  ingress admin    {state['ingress']['admin_url']}")
         for name, w in state["workloads"].items():
             print(f"  {name:<16} sidecar admin {w['sidecar_admin_url']}")
+        if loadgen := state.get("loadgen"):
+            print(f"  {'loadgen':<16} sidecar admin {loadgen['sidecar_admin_url']} (no app)")
+        if console := state.get("console"):
+            print(f"  console          {console['url']}   (the mesh graph, Istio config)")
         if load := state.get("load"):
             print(f"  load             {load['rps']:g} req/s from {load['users']} shoppers "
                   f"(pid {load['pid']}, {load['log']})")  # fmt: skip

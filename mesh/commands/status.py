@@ -54,6 +54,13 @@ def _status(args: argparse.Namespace) -> int:
             f"{name:<24}{w['app_pid']:>8}{w['sidecar_pid']:>13}  {w['sidecar_inbound']:<18}"
             f"{w['sidecar_admin_url']}{'' if up else '  (DOWN)'}"
         )
+    if loadgen := state.get("loadgen"):  # a client sidecar: no app, no inbound listener
+        down = "" if alive(loadgen["sidecar_pid"]) else "  (DOWN)"
+        print(f"{'loadgen':<24}{'-':>8}{loadgen['sidecar_pid']:>13}  {'-':<18}"
+              f"{loadgen['sidecar_admin_url']}{down}")  # fmt: skip
+    if console := state.get("console"):
+        running = "" if alive(console["pid"]) else "  (DOWN)"
+        print(f"console: {console['url']}, pid {console['pid']}{running}")
     if load := state.get("load"):
         running = "" if alive(load["pid"]) else "  (DOWN)"
         print(

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from mesh.control.topology import Ingress, Topology, Workload
+from mesh.control.topology import Client, Ingress, Topology, Workload
 from mesh.envoy.accepted import (
     Late,
     LiveStatus,
@@ -45,6 +45,7 @@ DEFAULT_FILES = (
     "request-authentication-services-jwt.yaml",
     "authorization-policy-ingress-jwt.yaml",
     "authorization-policy-services.yaml",
+    "authorization-policy-loadgen.yaml",
     "virtual-service-all-v1.yaml",
 )
 
@@ -124,11 +125,12 @@ class MeshState:
             tuple(raw["services"]),
             raw["zipkin_port"],
             raw.get("trace_sampling_percent", 100.0),
+            tuple(Client(**c) for c in raw.get("clients", [])),
         )
 
     def envoy_log(self, topology: Topology, proxy: str) -> Path:
         """Where `meshmart run` sends a proxy's Envoy log (mesh/runtime/localmesh.py names them)."""
-        sidecar = any(w.name == proxy for w in topology.workloads)
+        sidecar = any(s.name == proxy for s in topology.sidecars)
         return self.root.parent / "logs" / (f"{proxy}-envoy.log" if sidecar else f"{proxy}.log")
 
 

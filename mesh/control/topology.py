@@ -17,6 +17,8 @@ SERVICE_PORT = 8080  # every shop Service exposes one port named http, as in clu
 INGRESS_NAMESPACE = "istio-system"
 INGRESS_SERVICE_ACCOUNT = "istio-ingressgateway-service-account"
 INGRESS_LABELS = {"istio": "ingressgateway", "app": "istio-ingressgateway"}
+# The in-mesh load generator (`meshmart load --via mesh`): pod name, ServiceAccount and `app`.
+LOADGEN = "loadgen"
 
 
 def fqdn(host: str, namespace: str = NAMESPACE) -> str:
@@ -58,6 +60,20 @@ class Workload(Proxy):
 
 
 @dataclass(frozen=True)
+class Client(Proxy):
+    """A sidecar with no app behind it: a caller only, like a pod that no Kubernetes Service
+    selects (Online Boutique's loadgenerator). It has outbound listeners for every service and
+    a client certificate for its ServiceAccount, and no inbound listener: nothing in the mesh
+    routes to it."""
+
+    # destination service host (FQDN) -> loopback port of this sidecar's outbound listener
+    outbound_ports: dict[str, int] = field(default_factory=dict)
+
+
+Sidecar = Workload | Client  # every proxy with outbound listeners the translator builds
+
+
+@dataclass(frozen=True)
 class Ingress(Proxy):
     port: int = 8080
 
@@ -71,6 +87,7 @@ class Topology:
     # Percent of new traces sampled (Telemetry randomSamplingPercentage: Istio's default is 1,
     # its demo profile and cluster mode's telemetry.yaml 100); the apps follow the decision.
     trace_sampling_percent: float = 100.0
+    clients: tuple[Client, ...] = ()
 
     @property
     def trace_sampling(self) -> float | None:
@@ -79,7 +96,15 @@ class Topology:
 
     @property
     def proxies(self) -> tuple[Proxy, ...]:
-        return (*self.workloads, self.ingress)
+        return (*self.workloads, *self.clients, self.ingress)
+
+    @property
+    def sidecars(self) -> tuple[Sidecar, ...]:
+        return (*self.workloads, *self.clients)
+
+    @property
+    def loadgen(self) -> Client | None:
+        return next((c for c in self.clients if c.name == LOADGEN), None)
 
     def service_hosts(self) -> list[str]:
         return [fqdn(s) for s in self.services]
@@ -104,8 +129,10 @@ def build_topology(
     ingress_port: int = 8080,
     zipkin_port: int | None = None,
     trace_sampling_percent: float = 100.0,
+    loadgen: bool = True,
 ) -> Topology:
-    """Allocate loopback ports for `replicas` {(service, version): count}."""
+    """Allocate loopback ports for `replicas` {(service, version): count}, and for the
+    `loadgen` client sidecar unless `loadgen` is False."""
     hosts = [fqdn(s) for s in services]
     workloads = []
     for (service, version), count in sorted(replicas.items()):
@@ -133,4 +160,17 @@ def build_topology(
         admin_port=free_port(),
         port=ingress_port,
     )
-    return Topology(tuple(workloads), ingress, services, zipkin_port, trace_sampling_percent)
+    clients = (
+        Client(
+            name=LOADGEN,
+            namespace=NAMESPACE,
+            service_account=LOADGEN,
+            labels={"app": LOADGEN, "version": "v1"},
+            admin_port=free_port(),
+            outbound_ports={h: free_port() for h in hosts},
+        ),
+    )
+    return Topology(
+        tuple(workloads), ingress, services, zipkin_port, trace_sampling_percent,
+        clients if loadgen else (),
+    )  # fmt: skip

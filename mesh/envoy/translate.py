@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mesh.control.topology import SERVICE_PORT, Ingress, Proxy, Topology, Workload
+from mesh.control.topology import SERVICE_PORT, Client, Ingress, Proxy, Sidecar, Topology, Workload
 from mesh.envoy.authz import rbac_filters
 from mesh.envoy.clusters import outbound_clusters
 from mesh.envoy.common import (
@@ -101,13 +101,27 @@ def _authn_authz_filters(config: MeshConfig, proxy: Proxy) -> list[Config]:
     return [*([jwt] if jwt else []), *rbac_filters(config, proxy, ROOT_NAMESPACE)]
 
 
+def _outbound(
+    config: MeshConfig, topology: Topology, sidecar: Sidecar, paths: Paths, out: ProxyConfig
+) -> None:
+    """The listeners the app (or the load generator) calls its peers at, and their routes."""
+    for host, port in sorted(sidecar.outbound_ports.items()):
+        route = sidecar_route_config(config, topology, host)
+        out.routes[route["name"]] = route
+        out.listeners.append(
+            outbound_listener(
+                host, port, route["name"], paths.route_dir(sidecar.name),
+                paths.access_log(sidecar.name), topology.trace_sampling,
+            )
+        )  # fmt: skip
+
+
 def _sidecar(
     config: MeshConfig, topology: Topology, workload: Workload, certs: CertPaths, paths: Paths
 ) -> ProxyConfig:
     out = ProxyConfig(
         clusters=[*outbound_clusters(config, topology, workload, certs), _app_cluster(workload)]
     )
-    sampling = topology.trace_sampling
     out.listeners.append(
         inbound_listener(
             workload.inbound_port,
@@ -116,18 +130,21 @@ def _sidecar(
             certs=certs,
             filters=_authn_authz_filters(config, workload),
             access_log=paths.access_log(workload.name),
-            sampling=sampling,
+            sampling=topology.trace_sampling,
         )
     )
-    for host, port in sorted(workload.outbound_ports.items()):
-        route = sidecar_route_config(config, topology, host)
-        out.routes[route["name"]] = route
-        out.listeners.append(
-            outbound_listener(
-                host, port, route["name"], paths.route_dir(workload.name),
-                paths.access_log(workload.name), sampling,
-            )
-        )  # fmt: skip
+    _outbound(config, topology, workload, paths, out)
+    return out
+
+
+def _client(
+    config: MeshConfig, topology: Topology, client: Client, certs: CertPaths, paths: Paths
+) -> ProxyConfig:
+    """Outbound only. istiod gives a pod no Service selects a virtualInbound of passthrough
+    chains alone (no chain for an app port, no inbound cluster); with no app and no traffic
+    interception here, there is nothing for such a listener to pass through to."""
+    out = ProxyConfig(clusters=outbound_clusters(config, topology, client, certs))
+    _outbound(config, topology, client, paths, out)
     return out
 
 
@@ -168,6 +185,7 @@ def translate(
 ) -> dict[str, ProxyConfig]:
     """Envoy resources for every proxy, keyed by proxy name. Raises IstioConfigError."""
     result = {w.name: _sidecar(config, topology, w, certs, paths) for w in topology.workloads}
+    result |= {c.name: _client(config, topology, c, certs, paths) for c in topology.clients}
     result[topology.ingress.name] = _ingress(config, topology, certs, paths)
     return result
 

@@ -1,5 +1,6 @@
-"""Run the shopper mix with Locust as a library: `users` shoppers sharing `rps` requests per
-second for `duration` seconds (0: until Ctrl-C), a live line every `every` seconds."""
+"""Run the shopper mix with Locust as a library: the plan's shoppers share its requests per
+second for its duration (0: until Ctrl-C), each way in taking its share of the shoppers, and a
+live line every `every` seconds."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ from collections.abc import Callable
 from typing import Any
 
 import gevent
-from locust import constant_throughput
+from locust import User, constant_throughput
 from locust.env import Environment
 from locust.stats import StatsEntry, stats_history
 
+from mesh.load.plan import Plan
 from mesh.load.report import Operation, final_table, live_line
 from mesh.load.shopper import Shopper
 
@@ -31,19 +33,22 @@ def _operation(entry: StatsEntry) -> Operation:
     )
 
 
-def run_load(
-    url: str,
-    *,
-    rps: float,
-    users: int,
-    duration: float,
-    every: float = 2.0,
-    say: Callable[[str], None] = print,
-) -> int:
+def _shopper_classes(plan: Plan) -> list[type[User]]:
+    """One concrete Shopper class per way in, each with its target, pace and head count."""
+    pace = constant_throughput(plan.rps / plan.users)
+    return [
+        type(f"{target.via.capitalize()}Shopper", (Shopper,), {
+            "abstract": False, "target": target, "host": target.host, "wait_time": pace,
+            "fixed_count": count,
+        })
+        for target, count in plan.shoppers()
+    ]  # fmt: skip
+
+
+def run_load(plan: Plan, *, every: float = 2.0, say: Callable[[str], None] = print) -> int:
     """0 once the run is over with at least one request answered; 1 if none was."""
-    paced = type("PacedShopper", (Shopper,), {"abstract": False, "host": url,
-                 "wait_time": constant_throughput(rps / users)})  # fmt: skip
-    env = Environment(user_classes=[paced], host=url)
+    rps, users, duration = plan.rps, plan.users, plan.duration
+    env = Environment(user_classes=_shopper_classes(plan))
     env.stats.use_response_times_cache = True  # percentiles of the last 10 s, for the live line
     by_status: Counter[str] = Counter()
 
@@ -65,8 +70,9 @@ def run_load(
                           total.get_current_response_time_percentile(0.5),
                           total.get_current_response_time_percentile(0.99), by_status))  # fmt: skip
 
-    say(f"meshmart load: {users} shoppers, {rps:g} req/s in all, against {url}"
-        + (f" for {duration:g} s" if duration else " until Ctrl-C"))  # fmt: skip
+    ways = ", ".join(f"{n} {t.describe()}" for t, n in plan.shoppers())
+    say(f"meshmart load: {users} shoppers, {rps:g} req/s in all: {ways}"
+        + (f", for {duration:g} s" if duration else ", until Ctrl-C"))  # fmt: skip
     printer = gevent.spawn(report)
     gevent.signal_handler(signal.SIGINT, runner.quit)
     gevent.signal_handler(signal.SIGTERM, runner.quit)

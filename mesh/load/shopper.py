@@ -1,5 +1,7 @@
 """The shopper mix `meshmart load` runs: Locust users that browse, sign up, log in, read their
-own user with its orders, and place orders with Idempotency-Keys, all through the ingress.
+own user with its orders, and place orders with Idempotency-Keys, through the ingress or from
+inside the mesh: every request goes to `target.url(service, path)` (mesh.load.plan), each
+path as the service itself serves it.
 
 Importing this module imports Locust, which monkey-patches the standard library for gevent:
 only the `meshmart load` process imports it (mesh.commands.load does so lazily).
@@ -15,12 +17,14 @@ from typing import Any
 from locust import FastHttpUser, task
 
 from mesh.load import MIX
+from mesh.load.plan import Target
 
 
 class Shopper(FastHttpUser):
     """One shopper: signs up and logs in first, then shops at the pace `wait_time` sets."""
 
-    abstract = True  # made concrete, with its pace, by mesh.load.runner
+    abstract = True  # made concrete, with its target and pace, by mesh.load.runner
+    target: Target
     token: str | None = None
     user_id: str | None = None
     products: list[dict[str, Any]]
@@ -33,13 +37,15 @@ class Shopper(FastHttpUser):
         email = f"load-{uuid.uuid4().hex[:12]}@example.com"
         password = secrets.token_urlsafe(12)
         body = {"email": email, "name": "Load Shopper", "pwd": password}
-        with self.client.post("/user-service/users", json=body, name="sign up",
+        url = self.target.url("user-service", "/users")
+        with self.client.post(url, json=body, name="sign up",
                               catch_response=True) as signed_up:  # fmt: skip
             if signed_up.status_code != 201:
                 signed_up.failure(f"HTTP {signed_up.status_code}")
                 return
         login = {"email": email, "password": password}
-        with self.client.post("/user-service/login", json=login, name="log in",
+        url = self.target.url("user-service", "/login")
+        with self.client.post(url, json=login, name="log in",
                               catch_response=True) as logged_in:  # fmt: skip
             if logged_in.status_code != 200:
                 logged_in.failure(f"HTTP {logged_in.status_code}")
@@ -52,7 +58,8 @@ class Shopper(FastHttpUser):
 
     @task(MIX["browse catalog"])
     def browse_catalog(self) -> None:
-        with self.client.get("/catalog-service/catalogs", name="browse catalog",
+        url = self.target.url("catalog-service", "/catalogs")
+        with self.client.get(url, name="browse catalog",
                              catch_response=True) as response:  # fmt: skip
             if response.status_code == 200:
                 self.products = list(response.json())
@@ -64,7 +71,7 @@ class Shopper(FastHttpUser):
         if not self.products:
             return self.browse_catalog()
         product = random.choice(self.products)  # noqa: S311 - a shopper's whim, not a secret
-        path = f"/catalog-service/catalogs/{product['productId']}"
+        path = self.target.url("catalog-service", f"/catalogs/{product['productId']}")
         self._expect(self.client.get(path, name="view product", catch_response=True), 200)
         return None
 
@@ -72,7 +79,7 @@ class Shopper(FastHttpUser):
     def read_own_user(self) -> None:
         if self.token is None:
             return self._sign_up_and_log_in()
-        path = f"/user-service/users/{self.user_id}"
+        path = self.target.url("user-service", f"/users/{self.user_id}")
         request = self.client.get(path, headers=self._auth(), name="read own user",
                                   catch_response=True)  # fmt: skip
         self._expect(request, 200)
@@ -87,7 +94,7 @@ class Shopper(FastHttpUser):
         product = random.choice(self.products)  # noqa: S311
         order = {"productId": product["productId"], "qty": 1, "unitPrice": product["unitPrice"]}
         headers = {**self._auth(), "Idempotency-Key": str(uuid.uuid4())}
-        path = f"/order-service/{self.user_id}/orders"
+        path = self.target.url("order-service", f"/{self.user_id}/orders")
         request = self.client.post(path, json=order, headers=headers, name="place order",
                                    catch_response=True)  # fmt: skip
         self._expect(request, 201)

@@ -1,4 +1,5 @@
-"""Bringing up the local mesh: certificates, Envoy configs, apps behind sidecars, the ingress."""
+"""Bringing up the local mesh: certificates, Envoy configs, apps behind sidecars, the loadgen
+client sidecar, the ingress."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 from mesh.control.ca import LocalCA
 from mesh.control.state import DEFAULT_FILES, MeshState, read_documents, render
-from mesh.control.topology import Proxy, Topology, Workload, build_topology
+from mesh.control.topology import Client, Proxy, Topology, Workload, build_topology
 from mesh.control.workloads import SERVICES, by_name
 from mesh.envoy.files import bootstrap
 from mesh.envoy.process import envoy_child, is_ready
@@ -110,14 +111,14 @@ def start_local_mesh(
             logs / f"{workload.name}.log",
         )  # fmt: skip
         apps.append((workload, sup.start(child)))
+    # The loadgen sidecar starts with the others: nothing calls it, it only calls out.
     sidecars = [
-        (w, _start_envoy(sup, state, w, zipkin, logs, proxy_concurrency))
-        for w in topology.workloads
+        (s, _start_envoy(sup, state, s, zipkin, logs, proxy_concurrency)) for s in topology.sidecars
     ]
     for workload, child in apps:
         sup.wait_ready(child, partial(unix_http_ok, workload.app_socket), workload.name)
-    for workload, child in sidecars:
-        sup.wait_ready(child, partial(is_ready, workload.admin_port), f"{workload.name} sidecar")
+    for sidecar, child in sidecars:
+        sup.wait_ready(child, partial(is_ready, sidecar.admin_port), f"{sidecar.name} sidecar")
     ingress = _start_envoy(sup, state, topology.ingress, zipkin, logs, proxy_concurrency)
     sup.wait_ready(ingress, lambda: is_ready(topology.ingress.admin_port), "ingress gateway")
     return topology
@@ -133,7 +134,7 @@ def _start_envoy(
 ) -> Child:
     node_cluster = _node_cluster(proxy)
     config = bootstrap(state.paths, proxy, node_cluster, zipkin.port)
-    name = f"{proxy.name}-envoy" if isinstance(proxy, Workload) else proxy.name
+    name = f"{proxy.name}-envoy" if isinstance(proxy, Workload | Client) else proxy.name
     return sup.start(envoy_child(name, config, node_cluster, logs / f"{name}.log", concurrency))
 
 

@@ -24,6 +24,8 @@ TOPIC_PARTITIONS: dict[str, int] = {
     ORDER_EVENTS + DLQ_SUFFIX: 1,
     CATALOG_EVENTS + DLQ_SUFFIX: 1,
 }
+# Topic -> the service whose outbox relay publishes it (a topic's consumer publishes its DLQ).
+TOPIC_PRODUCERS: dict[str, str] = {ORDER_EVENTS: "order-service", CATALOG_EVENTS: "catalog-service"}
 
 
 def _now() -> datetime:

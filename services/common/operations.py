@@ -8,9 +8,9 @@ test catches.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
@@ -60,7 +60,37 @@ def _guarded(op: Operation, trusted_issuer: str) -> Handler:
     return guarded
 
 
-def openapi_document(title: str, version: str, operations: tuple[Operation, ...]) -> dict[str, Any]:
+class Documented(Protocol):
+    """What an OpenAPI document needs of an operation (the console's endpoints have it too)."""
+
+    @property
+    def method(self) -> str: ...
+    @property
+    def path(self) -> str: ...
+    @property
+    def handler(self) -> Callable[..., Any]: ...
+    @property
+    def summary(self) -> str: ...
+    @property
+    def request(self) -> type[BaseModel] | None: ...
+    @property
+    def response(self) -> Any: ...
+    @property
+    def status(self) -> int: ...
+    @property
+    def errors(self) -> tuple[int, ...]: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def access(self) -> Access: ...
+    @property
+    def auth_errors(self) -> tuple[int, ...]: ...
+
+
+def openapi_document(
+    title: str, version: str, operations: Sequence[Documented], *, bearer: bool = True
+) -> dict[str, Any]:
+    """`bearer=False`: no operation takes a token (the console), so no security scheme."""
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
 
@@ -114,22 +144,22 @@ def openapi_document(title: str, version: str, operations: tuple[Operation, ...]
                 "content": {"application/json": {"schema": schema_of(op.request)}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = entry
+    components: dict[str, Any] = {"schemas": dict(sorted(schemas.items()))}
+    if bearer:
+        components["securitySchemes"] = {
+            BEARER: {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "A token from POST /login, verified by the mesh (the sidecar passes the "
+                    "verified payload in x-jwt-payload)"
+                ),
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
-        "components": {
-            "schemas": dict(sorted(schemas.items())),
-            "securitySchemes": {
-                BEARER: {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "bearerFormat": "JWT",
-                    "description": (
-                        "A token from POST /login, verified by the mesh (the sidecar passes the "
-                        "verified payload in x-jwt-payload)"
-                    ),
-                }
-            },
-        },
+        "components": components,
     }

@@ -2,8 +2,9 @@
 
 The oracle gets the same Istio YAML, Kubernetes objects describing local mode's topology (a
 Service per service and for the ingress gateway, a ready Pod and an EndpointSlice entry per
-replica), and the mesh config and PILOT_* settings cluster mode installs
-(k8s/components/addons/istio-operator.yaml).
+replica, and a ready Pod that no Service selects for each client-only sidecar such as loadgen,
+as k8s/components/loadgen deploys it), and the mesh config and PILOT_* settings cluster mode
+installs (k8s/components/addons/istio-operator.yaml).
 """
 
 from __future__ import annotations
@@ -67,12 +68,12 @@ class ProxySpec:
 
 
 def proxies(topology: Topology) -> list[ProxySpec]:
-    """One proxy per workload (pod IPs 10.244.0.N, data only: nothing is sent anywhere) and
-    the ingress gateway."""
+    """One proxy per workload and per client sidecar (pod IPs 10.244.0.N, data only: nothing
+    is sent anywhere) and the ingress gateway."""
     specs = [
-        ProxySpec(w.name, "sidecar", w.namespace, f"10.244.0.{i + 10}",
-                  {**w.labels, "security.istio.io/tlsMode": "istio"})
-        for i, w in enumerate(topology.workloads)
+        ProxySpec(s.name, "sidecar", s.namespace, f"10.244.0.{i + 10}",
+                  {**s.labels, "security.istio.io/tlsMode": "istio"})
+        for i, s in enumerate(topology.sidecars)
     ]  # fmt: skip
     ingress = topology.ingress
     specs.append(ProxySpec(ingress.name, "router", ingress.namespace, "10.244.0.2", ingress.labels))

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from mesh.control.state import DEFAULT_FILES
-from mesh.control.topology import Topology, build_topology
+from mesh.control.topology import LOADGEN, Proxy, Topology, build_topology
 from mesh.envoy.common import CertPaths
 from mesh.envoy.translate import Paths, ProxyConfig, translate
 from mesh.istio.loader import IstioConfigError, MeshConfig, parse_documents
@@ -349,13 +349,20 @@ def _local_vhost_routes(proxy: ProxyConfig, route_name: str) -> list[Config]:
 
 
 def _rows(cases: list[str], topology: Topology) -> list[tuple[str, str, str]]:
-    """(case, proxy, destination host) for every sidecar outbound route."""
+    """(case, proxy, destination host) for every sidecar outbound route, loadgen's included."""
     return [
-        (case, w.name, host)
+        (case, s.name, host)
         for case in cases
-        for w in topology.workloads
-        for host in sorted(w.outbound_ports)
+        for s in topology.sidecars
+        for host in sorted(s.outbound_ports)
     ]
+
+
+def _servers(topology: Topology) -> tuple[Proxy, ...]:
+    """The proxies with something behind an inbound (or gateway) listener: not the client-only
+    loadgen, whose inbound side test_a_pod_no_service_selects_gets_no_inbound_for_an_app
+    compares."""
+    return (*topology.workloads, topology.ingress)
 
 
 def _route_differences(label: str, theirs: list[Config], ours: list[Config]) -> list[str]:
@@ -491,7 +498,7 @@ def test_authorization_is_built_as_istiod_builds_it(
     RBAC filters istiod generates, exactly (no allow-list)."""
     differences, with_policies = [], 0
     for case in istiod:
-        for proxy in topology.proxies:
+        for proxy in _servers(topology):
             theirs = _rbac_per_connection_manager(istiod[case][proxy.name]["listeners"])
             ours = _rbac_per_connection_manager(local[case][proxy.name].listeners)
             with_policies += any(r != "[]" for r in theirs)
@@ -542,6 +549,51 @@ def test_peer_authentication_sets_the_inbound_mtls_mode_as_istiod_does(
     assert not differences, "\n".join(differences[:10])
 
 
+def _destinations(chain: Config) -> set[str]:
+    """The clusters a filter chain sends connections or requests to."""
+    found = set()
+    for f in chain.get("filters", []):
+        config = f.get("typed_config", {})
+        if f["name"] == "envoy.filters.network.tcp_proxy":
+            found.add(config["cluster"])
+        for vhost in config.get("route_config", {}).get("virtual_hosts", []):
+            found |= {r["route"]["cluster"] for r in vhost.get("routes", []) if "route" in r}
+    return found
+
+
+def test_a_pod_no_service_selects_gets_no_inbound_for_an_app(
+    istiod: dict[str, dict[str, Any]],
+    local: dict[str, dict[str, ProxyConfig]],
+    topology: Topology,
+) -> None:
+    """loadgen, in every case: istiod gives a pod that no Service selects a virtualInbound of
+    the blackhole and passthrough chains only (InboundPassthroughCluster: a port no Service
+    exposes), no chain for an app port and no inbound cluster, so nothing in the mesh is routed
+    to it. Local mode, with no traffic interception and no app to pass through to, gives it no
+    inbound listener at all; its outbound listeners, routes and clusters are compared with the
+    other sidecars' in the tests above."""
+    workload = topology.workloads[0].name  # the contrast: a Service's pod has its app port
+    (served,) = [
+        i for i in istiod["defaults"][workload]["listeners"] if i["name"] == "virtualInbound"
+    ]
+    assert any(c.get("filter_chain_match", {}).get("destination_port") == 8080
+               for c in served["filter_chains"])  # fmt: skip
+    for case in istiod:
+        theirs = istiod[case][LOADGEN]
+        (inbound,) = [i for i in theirs["listeners"] if i["name"] == "virtualInbound"]
+        chains = inbound["filter_chains"]
+        ports = {c.get("filter_chain_match", {}).get("destination_port") for c in chains}
+        assert ports <= {None, 15006}, (case, ports)  # 15006: the blackhole for itself
+        sent = set().union(*(_destinations(c) for c in chains))
+        assert sent == {"BlackHoleCluster", "InboundPassthroughCluster"}, (case, sent)
+        assert not [c["name"] for c in theirs["clusters"] if c["name"].startswith("inbound|")]
+        ours = local[case][LOADGEN]
+        assert [i["name"] for i in ours.listeners] == [
+            f"outbound_{h}" for h in sorted(topology.service_hosts())
+        ], case
+        assert not [c["name"] for c in ours.clusters if c["name"].startswith("inbound|")]
+
+
 def test_jwt_authn_matches_istiods_in_every_case(
     istiod: dict[str, dict[str, Any]],
     local: dict[str, dict[str, ProxyConfig]],
@@ -552,7 +604,7 @@ def test_jwt_authn_matches_istiods_in_every_case(
     requirements), audiences and token locations."""
     differences, several = [], 0
     for case in istiod:
-        for proxy in topology.proxies:
+        for proxy in _servers(topology):
             configs = _jwt_configs(istiod[case][proxy.name]["listeners"])
             theirs = {_canonical(normalise.jwt_behaviour(c)) for c in configs}
             ours = {

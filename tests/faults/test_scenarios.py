@@ -306,13 +306,16 @@ async def test_healthy_canary_is_promoted(
 
 
 async def test_a_canary_on_a_quiet_shop_brings_its_own_traffic(mesh: FaultMesh) -> None:
-    """No hand-made requests: `meshmart canary` runs `meshmart load` for the rollout, at a rate
-    that gives the first step twice the requests the analysis needs, and stops it after."""
+    """No hand-made requests: `meshmart canary` runs `meshmart load --via mesh` for the rollout
+    (from the loadgen sidecar, where the weights apply), at a rate that gives the first step
+    twice the requests the analysis needs, and stops it after."""
     code, output = await _canary(
         mesh, "--steps", "50,100", "--interval", "3", "--min-requests", "5"
     )
     assert code == 0, output
-    traffic = re.search(r"^traffic: meshmart load at (\d+) req/s \(pid (\d+), ", output, re.M)
+    traffic = re.search(
+        r"^traffic: meshmart load --via mesh at (\d+) req/s \(pid (\d+), ", output, re.M
+    )
     assert traffic is not None, output
     assert float(traffic.group(1)) == rate_for(min_requests=5, interval=3, first_step=50)
     assert output.count("within thresholds") == 2 and "promoted: 100% v2" in output

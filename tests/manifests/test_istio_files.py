@@ -30,6 +30,7 @@ import yaml
 
 from mesh.control.state import DEFAULT_FILES
 from mesh.envoy.common import PATH_NORMALIZATION
+from mesh.load.plan import SHOP
 from mesh.paths import CACHE_DIR
 from mesh.paths import REPO_ROOT as REPO
 
@@ -47,7 +48,11 @@ INGRESS_SELECTOR = {"istio": "ingressgateway"}
 INGRESS_PRINCIPAL = "cluster.local/ns/istio-system/sa/istio-ingressgateway-service-account"
 # Workload identities that exist: one ServiceAccount per service, the ingress, the load generator.
 KNOWN_PRINCIPALS = frozenset(
-    {INGRESS_PRINCIPAL, "cluster.local/ns/meshmart/sa/fortio"}
+    {
+        INGRESS_PRINCIPAL,
+        "cluster.local/ns/meshmart/sa/fortio",
+        "cluster.local/ns/meshmart/sa/loadgen",
+    }
     | {f"cluster.local/ns/{NAMESPACE}/sa/{s}" for s in SERVICES}
 )
 API_VERSIONS = {
@@ -631,6 +636,22 @@ def test_service_policies_admit_exactly_the_callers_of_the_design() -> None:
         else:
             assert only_jwks == []
     assert not expected
+
+
+def test_loadgen_is_admitted_on_exactly_the_services_the_shopper_calls() -> None:
+    """By principal alone, a second ALLOW policy per service: the shoppers' own tokens are
+    what the services' sidecars and owner checks look at."""
+    admitted = {}
+    for policy in load("authorization-policy-loadgen.yaml"):
+        spec = policy["spec"]
+        app = spec["selector"]["matchLabels"]["app"]
+        assert policy["metadata"]["name"] == f"{app}-loadgen" and spec["action"] == "ALLOW"
+        (rule,) = spec["rules"]
+        assert rule == {
+            "from": [{"source": {"principals": [f"cluster.local/ns/{NAMESPACE}/sa/loadgen"]}}]
+        }
+        admitted[app] = policy
+    assert sorted(admitted) == sorted(SHOP)
 
 
 # --- the real istioctl -----------------------------------------------------------------------

@@ -16,7 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from mesh.control.topology import LOADGEN
 from mesh.control.workloads import SERVICES, ServiceSpec
+from mesh.load.plan import SHOP, parse
 from services.common.events import TOPIC_PARTITIONS
 from services.common.settings import ServiceSettings
 from tests.manifests.k8s import BASE, K8S, NAMESPACE, deployed, of_kind
@@ -191,7 +193,7 @@ def test_pods_are_hardened(rendered: list[dict[str, Any]]) -> None:
         for s in SERVICES
     }
     assert all(f"USER {IMAGE_UID}:{IMAGE_UID}" in d for d in dockerfiles)
-    ours = {s.name for s in SERVICES}
+    ours = {s.name for s in SERVICES} | {LOADGEN}  # the in-mesh load generator has a sidecar
     for workload in [
         *of_kind(rendered, "Deployment"),
         *of_kind(rendered, "StatefulSet"),
@@ -214,7 +216,7 @@ def test_pods_are_hardened(rendered: list[dict[str, Any]]) -> None:
             assert c["resources"]["limits"]["memory"], name
         app = pod["metadata"]["labels"]["app"]
         injected = pod["metadata"]["labels"].get("sidecar.istio.io/inject") != "false"
-        assert injected == (app in ours), f"{name}: only the services are in the mesh"
+        assert injected == (app in ours), f"{name}: only the services and loadgen are in the mesh"
         if app in ours:
             assert spec["securityContext"]["runAsUser"] == IMAGE_UID
             (c,) = spec["containers"]
@@ -318,10 +320,34 @@ def test_istio_files_reference_what_the_manifests_deploy(rendered: list[dict[str
             ):
                 if (
                     principal not in accounts and principal != "fortio"
-                ):  # the scenario's load generator
+                ):  # the fortio scenario's own load generator
                     problems.append(f"{where}: no ServiceAccount {principal}")
             for uri in re.findall(r"http://([\w.-]+):(\d+)/", yaml.safe_dump(doc)):
                 host, port = uri
                 if host.split(".")[0] not in services or port != "8080":
                     problems.append(f"{where}: {host}:{port} is not a meshmart Service")
     assert not problems, "\n".join(problems)
+
+
+def test_loadgen_runs_the_shopper_in_the_mesh_as_local_mode_does(
+    rendered: list[dict[str, Any]],
+) -> None:
+    """Its own ServiceAccount and labels, no Service selecting it, the loadgen image, and
+    arguments mesh.load reads: every service the shopper calls, by its Service name."""
+    deployment = named(rendered, "Deployment", LOADGEN)
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"] == {"app": LOADGEN, "version": "v1"}
+    assert pod["spec"]["serviceAccountName"] == LOADGEN
+    named(rendered, "ServiceAccount", LOADGEN)
+    selectors = [d["spec"].get("selector", {}) for d in of_kind(rendered, "Service")]
+    assert not [s for s in selectors if s.get("app") == LOADGEN], "a Service selects loadgen"
+    c = container(deployment)
+    assert c["image"].split(":")[0] == f"meshmart/{LOADGEN}" and "ports" not in c
+    plan = parse(c["args"])
+    (target,) = plan.targets
+    assert target.via == "mesh" and plan.duration == 0
+    services = {d["metadata"]["name"] for d in of_kind(rendered, "Service")}
+    for service in SHOP:
+        assert target.bases[service] == f"http://{service}:8080" and service in services
+    dockerfile = (REPO / "mesh" / "load" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["python", "-m", "mesh.load"]' in dockerfile

@@ -78,7 +78,7 @@ def test_dry_run_prints_every_step_in_order(kind_up: tuple[str, Path]) -> None:
         r"\S*istioctl --context kind-meshmart install -y -f \S+/istio-operator.yaml",
         *[
             rf"{verb} .*meshmart/{service}:"
-            for service in ("user-service", "catalog-service", "order-service")
+            for service in ("user-service", "catalog-service", "order-service", "loadgen")
             for verb in (
                 "docker build -f \\S+/Dockerfile -t",
                 "kind load docker-image --name meshmart",

@@ -27,6 +27,7 @@ def test_everything_listens_on_loopback_and_down_stops_it_all(tmp_path: Path) ->
         for name, w in state["workloads"].items():
             pids[name] = w["app_pid"]
             pids[f"{name}-envoy"] = w["sidecar_pid"]
+        pids["loadgen-envoy"] = state["loadgen"]["sidecar_pid"]  # a client sidecar, no app
         for name, pid in pids.items():
             addresses = listening_sockets_of(pid)
             assert only_loopback(addresses), f"{name} listens on {addresses}"

@@ -90,5 +90,7 @@ def test_status_and_logs_commands(mesh: Mesh) -> None:
     assert '"ingress_url"' in status.stdout
     table = mesh.meshmart("status")
     assert "order-service-v2-0" in table.stdout and "(DOWN)" not in table.stdout
+    console = mesh.state["console"]
+    assert f"console: {console['url']}, pid {console['pid']}" in table.stdout
     logs = mesh.meshmart("logs", "order")
     assert logs.returncode == 0 and "order-service-v1-0.log" in logs.stdout

@@ -240,7 +240,11 @@ def _http_filters(listener: dict[str, Any]) -> list[dict[str, Any]]:
 def test_authorization_policy_becomes_rbac_on_spiffe_principals() -> None:
     filters = _http_filters(proxies()["catalog-service-v1-0"].listeners[0])
     rbac = next(f for f in filters if f["name"] == "envoy.filters.http.rbac.allow")
-    (policy,) = rbac["typed_config"]["rules"]["policies"].values()
+    policies = rbac["typed_config"]["rules"]["policies"]
+    # One policy per ALLOW AuthorizationPolicy, named as istiod names them.
+    assert set(policies) == {"ns[meshmart]-policy[catalog-service]-rule[0]",
+                             "ns[meshmart]-policy[catalog-service-loadgen]-rule[0]"}  # fmt: skip
+    policy = policies["ns[meshmart]-policy[catalog-service]-rule[0]"]
     # istiod's shape (authz/model): each principal an AND of fields, each field an OR.
     (source_principals,) = policy["principals"][0]["and_ids"]["ids"]
     principals = source_principals["or_ids"]["ids"]
