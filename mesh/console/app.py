@@ -49,7 +49,6 @@ from mesh.console.scenarios import (
 )
 from mesh.console.shop import NotRunning, Shop
 from mesh.console.validations import validate
-from mesh.control.state import shown
 from mesh.istio.loader import IstioConfigError
 from services.common.operations import openapi_document as documented
 from services.common.principal import Access
@@ -77,15 +76,12 @@ class Console:
     node_modules: Path
     sampler: Sampler = field(init=False)
     apply_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    session: aiohttp.ClientSession | None = None
 
     def __post_init__(self) -> None:
         self.sampler = Sampler(self.shop)
 
     def http(self) -> aiohttp.ClientSession:
-        if self.session is None:
-            self.session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3))
-        return self.session
+        return self.sampler.http()
 
     def graph_of(self, window: Window) -> Graph:
         topology = self.shop.topology()
@@ -137,18 +133,17 @@ class Console:
         return model_response(details)
 
     async def get_config(self, request: Request) -> Response:
-        config, topology, sources = self.shop.config(), self.shop.topology(), self.shop.sources()
+        config, topology = self.shop.config(), self.shop.topology()
         resources = []
         for key, document in self.shop.documents().items():
             kind, namespace, name = key.split("/", 2)
             parsed = config.resources.get((kind, namespace, name))
-            source = sources.get(key)
             resources.append(
                 AppliedResource(
                     kind=kind,
                     namespace=namespace,
                     name=name,
-                    file=str(shown(source)) if source else None,
+                    file=self.shop.file_of(key),
                     document=document,
                     validations=validate(parsed, config, topology) if parsed else [],
                 )
@@ -275,8 +270,6 @@ def create_app(run_dir: Path, node_modules: Path) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
         await console.sampler.close()
-        if console.session is not None:
-            await console.session.close()
 
     routes: list[Route | Mount] = [
         Route("/", console.index),

@@ -13,7 +13,6 @@ from mesh.console.models import Graph, InstanceInfo, Node, NodeDetails, Resource
 from mesh.console.relations import routes_host, selects
 from mesh.console.sampler import Sample
 from mesh.console.shop import Shop
-from mesh.control.state import shown
 from mesh.control.topology import LOADGEN, Proxy, fqdn
 from mesh.runtime.processes import alive
 
@@ -67,18 +66,17 @@ def _instances(proxies: list[Proxy], shop: Shop, sample: Sample) -> list[Instanc
 
 
 def _resources(node: Node, proxies: list[Proxy], shop: Shop) -> list[Resource]:
-    config, sources = shop.config(), shop.sources()
+    config = shop.config()
     host = fqdn(node.app) if node.app and fqdn(node.app) in shop.topology().service_hosts() else ""
     found = []
     for (kind, namespace, name), resource in sorted(config.resources.items()):
         if any(selects(resource, p) for p in proxies) or (host and routes_host(resource, host)):
-            source = sources.get(f"{kind}/{namespace}/{name}")
             found.append(
                 Resource(
                     kind=kind,
                     namespace=namespace,
                     name=name,
-                    file=str(shown(source)) if source else None,
+                    file=shop.file_of(f"{kind}/{namespace}/{name}"),
                 )
             )
     return found
@@ -88,7 +86,8 @@ async def _traces(service: str, zipkin_url: str, session: aiohttp.ClientSession)
     """The newest traces that pass through `service`'s sidecar, with links into Zipkin's UI."""
     params = {"serviceName": service, "limit": "5", "lookback": str(15 * 60 * 1000)}
     try:
-        async with session.get(f"{zipkin_url}/api/v2/traces", params=params) as response:
+        url, timeout = f"{zipkin_url}/api/v2/traces", aiohttp.ClientTimeout(total=3)
+        async with session.get(url, params=params, timeout=timeout) as response:
             if response.status != 200:
                 return []
             traces = await response.json()

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from mesh.console.envoy_stats import EnvoySnapshot
 from mesh.console.health import Health, http_health, worst
 from mesh.console.kafka_offsets import KafkaSnapshot
 from mesh.console.models import Edge, Graph, Node, Traffic
+from mesh.console.relations import hosts_of, subsets
 from mesh.console.sampler import Window
-from mesh.control.topology import Topology, Workload, fqdn
+from mesh.control.topology import Proxy, Topology, Workload
 from mesh.istio.loader import MeshConfig
 from services.common.events import DLQ_SUFFIX, TOPIC_PRODUCERS
 
@@ -36,6 +38,11 @@ def app_id(app: str) -> str:
 
 def version_id(app: str, version: str) -> str:
     return f"version:{app}:{version}"
+
+
+def app_and_version(proxy: Proxy) -> tuple[str, str]:
+    """The app and version a sidecar's labels give it (as Kiali groups workloads)."""
+    return proxy.labels.get("app", proxy.name), proxy.labels.get("version", "unknown")
 
 
 @dataclass
@@ -148,7 +155,7 @@ class Builder:
     def add_nodes(self) -> None:
         self.nodes[GATEWAY] = Node(id=GATEWAY, kind="gateway", label="istio-ingressgateway")
         for w in self.topology.sidecars:
-            app, version = w.labels.get("app", w.name), w.labels.get("version", "unknown")
+            app, version = app_and_version(w)
             self.nodes.setdefault(app_id(app), Node(id=app_id(app), kind="app", label=app, app=app))
             self.nodes.setdefault(
                 version_id(app, version),
@@ -172,16 +179,34 @@ class Builder:
     def http_edge(self, source: str, target: str, tally: Tally, weight: int | None = None) -> None:
         if tally.total == 0:
             return  # never called: Kiali hides such edges too
+        self.edge(
+            source,
+            target,
+            "http",
+            tally.traffic(self.seconds),
+            tally.health(self.seconds),
+            mtls=tally.tls,
+            weight=weight,
+        )
+
+    def edge(
+        self,
+        source: str,
+        target: str,
+        protocol: Literal["http", "kafka"],
+        traffic: Traffic,
+        health: Health,
+        **extra: Any,
+    ) -> None:
         edge_id = f"{source}->{target}"
         self.edges[edge_id] = Edge(
             id=edge_id,
             source=source,
             target=target,
-            protocol="http",
-            traffic=tally.traffic(self.seconds),
-            health=tally.health(self.seconds),
-            mtls=tally.tls,
-            weight=weight,
+            protocol=protocol,
+            traffic=traffic,
+            health=health,
+            **extra,
         )
 
     def caller_edges(self) -> None:
@@ -198,7 +223,7 @@ class Builder:
             counts = self.counts(w.name)
             if counts is None:
                 continue
-            caller = version_id(w.labels.get("app", w.name), w.labels.get("version", "unknown"))
+            caller = version_id(*app_and_version(w))
             for host in w.outbound_ports:
                 tally = by_caller[(caller, host)]
                 _tally_connection_manager(tally, counts, f"http.outbound_{host.split('.')[0]}")
@@ -274,9 +299,8 @@ class Builder:
                     p99_ms=None,
                     total=committed,
                 )
-                self.kafka_edge(
-                    f"topic:{topic}", gid, traffic, "healthy" if lag == 0 else "degraded", lag=lag
-                )
+                health: Health = "healthy" if lag == 0 else "degraded"
+                self.edge(f"topic:{topic}", gid, "kafka", traffic, health, lag=lag)
         for topic in newer.topics():
             producer = TOPIC_PRODUCERS.get(topic)
             if producer is None and topic.endswith(DLQ_SUFFIX):
@@ -296,26 +320,8 @@ class Builder:
                 total=now,
             )
             if f"topic:{topic}" in self.nodes:
-                self.kafka_edge(
-                    app_id(producer),
-                    f"topic:{topic}",
-                    traffic,
-                    "healthy" if traffic.rate else "idle",
-                )
-
-    def kafka_edge(
-        self, source: str, target: str, traffic: Traffic, health: Health, lag: int | None = None
-    ) -> None:
-        edge_id = f"{source}->{target}"
-        self.edges[edge_id] = Edge(
-            id=edge_id,
-            source=source,
-            target=target,
-            protocol="kafka",
-            traffic=traffic,
-            health=health,
-            lag=lag,
-        )
+                health = "healthy" if traffic.rate else "idle"
+                self.edge(app_id(producer), f"topic:{topic}", "kafka", traffic, health)
 
     # --- health of nodes ---------------------------------------------------------------
 
@@ -324,19 +330,13 @@ class Builder:
         for edge in self.edges.values():
             inbound[edge.target].append(edge.health)
         down = self.window.newer.down
+        for w in self.topology.sidecars:  # a replica that does not answer fails its version
+            if w.name in down:
+                inbound[version_id(*app_and_version(w))].append("failure")
+        if self.topology.ingress.name in down:
+            inbound[GATEWAY].append("failure")
         for node in self.nodes.values():
             healths = inbound.get(node.id, [])
-            if node.kind == "version":
-                replicas = [
-                    w
-                    for w in self.topology.sidecars
-                    if version_id(w.labels.get("app", w.name), w.labels.get("version", "unknown"))
-                    == node.id
-                ]
-                if any(w.name in down for w in replicas):
-                    healths.append("failure")
-            if node.kind == "gateway" and self.topology.ingress.name in down:
-                healths.append("failure")
             if node.kind != "topic":
                 node.health = worst(*healths) if healths else "idle"
 
@@ -354,35 +354,21 @@ def route_weights(config: MeshConfig, host: str) -> dict[str, int]:
     """version -> weight of the mesh route that takes everything else (the last catch-all),
     as the VirtualService for `host` sets it; {} if none splits by subset."""
     for vs in config.virtual_services:
-        namespace = vs.metadata.namespace
-        if host not in {fqdn(h, namespace) for h in vs.spec.hosts}:
+        if host not in hosts_of(vs):
             continue
         if vs.spec.gateways and "mesh" not in vs.spec.gateways:
             continue
         catch_all = [r for r in vs.spec.http if not r.match] or vs.spec.http
         route = catch_all[0]
         weights: dict[str, int] = {}
+        labels_of = subsets(config, host)
         for dest in route.route:
-            labels = subset_labels(config, host, dest.destination.subset, namespace)
-            version = labels.get("version")
+            version = labels_of.get(dest.destination.subset or "", {}).get("version")
             if version is not None:
                 weights[version] = weights.get(version, 0) + (
                     100 if len(route.route) == 1 else dest.weight or 0
                 )
         return weights
-    return {}
-
-
-def subset_labels(
-    config: MeshConfig, host: str, subset: str | None, namespace: str
-) -> dict[str, str]:
-    if subset is None:
-        return {}
-    for dr in config.destination_rules:
-        if fqdn(dr.spec.host, dr.metadata.namespace) == host:
-            for s in dr.spec.subsets:
-                if s.name == subset:
-                    return dict(s.labels)
     return {}
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from mesh.control.topology import Proxy, fqdn
+from mesh.envoy.clusters import destination_rule_for
+from mesh.istio.loader import MeshConfig
 from mesh.istio.models import (
     AuthorizationPolicy,
     DestinationRule,
@@ -32,11 +34,22 @@ def selects(resource: IstioResource, proxy: Proxy) -> bool:
     return all(proxy.labels.get(k) == v for k, v in labels.items())
 
 
+def hosts_of(vs: VirtualService) -> set[str]:
+    """The FQDNs a VirtualService is for."""
+    return {fqdn(h, vs.metadata.namespace) for h in vs.spec.hosts}
+
+
+def subsets(config: MeshConfig, host: str) -> dict[str, dict[str, str]]:
+    """subset name -> labels, from the DestinationRule the translator uses for `host`."""
+    rule = destination_rule_for(config, host)
+    return {} if rule is None else {s.name: dict(s.labels) for s in rule.spec.subsets}
+
+
 def routes_host(resource: IstioResource, host: str) -> bool:
     """A VirtualService or DestinationRule for the service `host` (an FQDN)."""
     namespace = resource.metadata.namespace
     if isinstance(resource, VirtualService):
-        named = {fqdn(h, namespace) for h in resource.spec.hosts}
+        named = hosts_of(resource)
         sent = {fqdn(d.destination.host, namespace) for r in resource.spec.http for d in r.route}
         return host in named or host in sent
     if isinstance(resource, DestinationRule):

@@ -74,15 +74,19 @@ class Sampler:
         self._kafka: KafkaReader | None = None
         self._session: aiohttp.ClientSession | None = None
 
-    async def take(self) -> Sample:
-        topology = self.shop.topology()
+    def http(self) -> aiohttp.ClientSession:
+        """The console's one HTTP client (Envoy admin APIs, Zipkin), closed with the sampler."""
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2))
+        return self._session
+
+    async def take(self) -> Sample:
+        topology = self.shop.topology()
         envoys: dict[str, EnvoySnapshot] = {}
         down: dict[str, str] = {}
         proxies = topology.proxies
         read = await asyncio.gather(
-            *(read_envoy(self._session, p.admin_port) for p in proxies), return_exceptions=True
+            *(read_envoy(self.http(), p.admin_port) for p in proxies), return_exceptions=True
         )
         for proxy, result in zip(proxies, read, strict=True):
             if isinstance(result, EnvoySnapshot):

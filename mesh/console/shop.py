@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mesh.control.state import MeshState
+from mesh.control.state import MeshState, shown
 from mesh.control.topology import Topology
 from mesh.envoy.files import read_proxy
 from mesh.istio.loader import IstioConfigError, MeshConfig
@@ -83,7 +83,14 @@ class Shop:
         return documents
 
     def sources(self) -> dict[str, Path]:
-        return self.mesh.sources()
+        path = self.mesh.root / "applied-sources.json"
+        sources: dict[str, Path] = self._cached("sources", path, self.mesh.sources)
+        return sources
+
+    def file_of(self, key: str) -> str | None:
+        """The file a resource ("Kind/namespace/name") was applied from, as a person types it."""
+        source = self.sources().get(key)
+        return None if source is None else str(shown(source))
 
     def config(self) -> MeshConfig:
         path = self.mesh.root / "applied.yaml"

@@ -7,18 +7,10 @@ from __future__ import annotations
 import fnmatch
 
 from mesh.console.models import Validation
+from mesh.console.relations import hosts_of, subsets
 from mesh.control.topology import TRUST_DOMAIN, Topology, fqdn
 from mesh.istio.loader import MeshConfig
 from mesh.istio.models import AuthorizationPolicy, DestinationRule, IstioResource, VirtualService
-
-
-def _subsets(config: MeshConfig, host: str) -> dict[str, dict[str, str]]:
-    return {
-        s.name: dict(s.labels)
-        for dr in config.destination_rules
-        if fqdn(dr.spec.host, dr.metadata.namespace) == host
-        for s in dr.spec.subsets
-    }
 
 
 def _virtual_service(
@@ -42,7 +34,7 @@ def _virtual_service(
                 )
                 continue
             subset = dest.destination.subset
-            if subset is not None and subset not in _subsets(config, host):
+            if subset is not None and subset not in subsets(config, host):
                 found.append(
                     Validation(
                         severity="error",
@@ -63,7 +55,7 @@ def _unreachable_versions(
         return []
     namespace = vs.metadata.namespace
     found: list[Validation] = []
-    for host in {fqdn(h, namespace) for h in vs.spec.hosts} & set(topology.service_hosts()):
+    for host in hosts_of(vs) & set(topology.service_hosts()):
         reachable: set[str] = set()
         for http in vs.spec.http:
             weighted = len(http.route) > 1
@@ -71,7 +63,7 @@ def _unreachable_versions(
                 if fqdn(dest.destination.host, namespace) != host or (weighted and not dest.weight):
                     continue
                 subset = dest.destination.subset
-                labels = {} if subset is None else _subsets(config, host).get(subset)
+                labels = {} if subset is None else subsets(config, host).get(subset)
                 if labels is not None:  # an undefined subset reaches nothing (KIA1107)
                     reachable |= {w.version for w in topology.endpoints(host, labels)}
         for version in sorted({w.version for w in topology.endpoints(host)} - reachable):
