@@ -12,7 +12,6 @@ the weights apply to it), unless `--load 0` (mesh.canary.traffic).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from mesh.control.topology import NAMESPACE
 from mesh.control.workloads import by_name
 from mesh.istio.loader import IstioConfigError
 from mesh.paths import DEFAULT_RUN_DIR
+from mesh.runtime.shop_state import read_state
 
 
 def _steps(text: str) -> list[int]:
@@ -80,10 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _local_metrics(run_dir: Path, service: str, version: str) -> EnvoyMetrics:
-    try:
-        state = json.loads((run_dir / "state.json").read_text())
-    except FileNotFoundError:
-        raise IstioConfigError(f"no `meshmart run` running from {run_dir}") from None
+    state = read_state(run_dir)
+    if state is None:
+        raise IstioConfigError(f"no `meshmart run` running from {run_dir}")
     admin = [
         w["sidecar_admin_url"]
         for w in state.get("workloads", {}).values()

@@ -10,7 +10,6 @@ p99, errors by status) and a table at the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
@@ -20,6 +19,7 @@ from urllib.parse import urlsplit
 from mesh.load import DEFAULT_USERS, load_command
 from mesh.load.plan import Plan, Target, through_ingress, through_sidecar
 from mesh.paths import DEFAULT_RUN_DIR
+from mesh.runtime.shop_state import read_state
 
 VIA_HELP = (
     "where the shoppers come in: `ingress` (the edge: its JWT policy and gateway routes), "
@@ -80,10 +80,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def _shop(run_dir: Path) -> dict[str, Any]:
     """The state of the `meshmart run` of `run_dir`; ValueError saying why there is none."""
-    try:
-        state: dict[str, Any] = json.loads((run_dir / "state.json").read_text())
-    except (FileNotFoundError, ValueError):
-        raise ValueError(f"no `meshmart run` is running from {run_dir}") from None
+    state = read_state(run_dir)
+    if state is None:
+        raise ValueError(f"no `meshmart run` is running from {run_dir}")
     if state.get("mode") != "mesh":
         raise ValueError("the shop runs in direct mode: meshmart load needs the mesh")
     return state

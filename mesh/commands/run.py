@@ -8,12 +8,13 @@ Envoy sidecar (mTLS between sidecars), and clients come in through the ingress E
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from types import FrameType
@@ -27,7 +28,7 @@ from mesh.control.workloads import SERVICES, by_name
 from mesh.infra.kafka import KafkaBroker, KafkaError
 from mesh.infra.maven import MavenError
 from mesh.infra.postgres import PostgresError
-from mesh.infra.zipkin import ZipkinError
+from mesh.infra.zipkin import ZipkinError, ZipkinServer
 from mesh.istio.loader import IstioConfigError
 from mesh.load import DEFAULT_USERS, load_command
 from mesh.load.plan import Plan, through_sidecar
@@ -36,6 +37,7 @@ from mesh.runtime.appenv import app_env
 from mesh.runtime.localmesh import start_local_mesh
 from mesh.runtime.ports import free_port, port_is_free
 from mesh.runtime.processes import Child, python_module
+from mesh.runtime.shop_state import state_file, write_state
 from mesh.runtime.supervisor import Supervisor
 
 EXPECTED = (PostgresError, KafkaError, MavenError, ZipkinError, IstioConfigError, RuntimeError)
@@ -131,7 +133,6 @@ def run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     began = time.monotonic()
     sup = Supervisor(args.run_dir)
-    state_file = sup.run_dir / "state.json"
     try:
         replicas = _replicas(args.replicas)
         if args.direct and args.with_load:
@@ -139,8 +140,10 @@ def run(args: argparse.Namespace) -> int:
         # the console first: its imports overlap the servers' start (it waits for state.json)
         console = None if args.direct else _start_console(sup, args.console_port)
         admin_dsn, broker, zipkin = sup.infrastructure(args.pg_bin, zipkin=not args.direct)
+        describe: Callable[[], dict[str, Any]]
         if zipkin is None:
-            state = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
+            urls = _direct(sup, admin_dsn, broker, args.base_port, args.trace_sampling)
+            describe = partial(_direct_state, sup, urls, broker)
         else:
             topology = start_local_mesh(
                 sup,
@@ -154,17 +157,17 @@ def run(args: argparse.Namespace) -> int:
                 proxy_concurrency=args.proxy_concurrency,
                 app_access_log=args.app_access_log,
             )
-            state = _mesh_state(sup, topology, broker, zipkin.url)
-            state["zipkin_pid"] = zipkin.pid
-            if args.with_load:
-                state["load"] = _start_load(sup, state["loadgen"]["outbound"], args.with_load)
-            state["console"] = console
-        state["supervisor_pid"] = os.getpid()
-        state_file.write_text(json.dumps(state, indent=2))
+            load = None
+            if args.with_load and (loadgen := _client_state(topology, sup)) is not None:
+                load = _start_load(sup, loadgen["outbound"], args.with_load)
+            extras = {"console": console, "load": load}
+            describe = partial(_mesh_state, sup, topology, broker, zipkin, extras)
+        publish = partial(_publish, sup, describe)
+        publish()
         if console is not None:
             _wait_console(sup, console)
-        _print_summary(state, sup, time.monotonic() - began)
-        return sup.watch()
+        _print_summary(describe(), sup, time.monotonic() - began)
+        sup.watch(on_change=publish)
     except Stop as stop:
         print(f"\n{stop}: stopping", flush=True)
         return 0
@@ -178,38 +181,60 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not skip cleanup
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         sup.close()
-        state_file.unlink(missing_ok=True)
+        state_file(sup.run_dir).unlink(missing_ok=True)
 
 
-def _start_console(sup: Supervisor, port: int) -> dict[str, Any]:
-    """`meshmart console` as a child the shop can spare: it reads state.json once written."""
+@dataclass(frozen=True)
+class Extra:
+    """A child beside the mesh (the console, the load generator) and what state.json says of
+    it; its PID is read when state.json is written, so a restart shows there."""
+
+    child: Child
+    details: dict[str, Any]
+
+    def state(self) -> dict[str, Any]:
+        return {"pid": self.child.pid, **self.details}
+
+
+def _publish(sup: Supervisor, describe: Callable[[], dict[str, Any]]) -> None:
+    """state.json: written when the shop is up and again after each exit and restart, with the
+    live PIDs and each child's restarts."""
+    state = {**describe(), "supervisor_pid": os.getpid(), "processes": sup.report()}
+    write_state(sup.run_dir, state)
+
+
+def _start_console(sup: Supervisor, port: int) -> Extra:
+    """`meshmart console` as a child: it reads state.json once written."""
     if not port_is_free(port):
         port = free_port("console")  # Kiali's 20001 is taken (a second shop?): any free one
     log = sup.run_dir / "logs" / "console.log"
-    child = sup.start(Child("console", console_command(port, sup.run_dir), {}, log,
-                            essential=False))  # fmt: skip
-    return {"pid": child.pid, "url": f"http://127.0.0.1:{port}", "log": str(log)}
+    child = sup.start(Child("console", console_command(port, sup.run_dir), {}, log))
+    return Extra(child, {"url": f"http://127.0.0.1:{port}", "log": str(log)})
 
 
-def _wait_console(sup: Supervisor, console: dict[str, Any]) -> None:
-    child = next(c for c in sup.children if c.pid == console["pid"])
+def _wait_console(sup: Supervisor, console: Extra) -> None:
+    ready = partial(_http_ok, f"{console.details['url']}/api/openapi.json")
     try:
-        sup.wait_ready(child, partial(_http_ok, f"{console['url']}/api/openapi.json"), "console")
+        sup.wait_ready(console.child, ready, "console")
     except RuntimeError as exc:  # the shop works without its console: say so and go on
         print(f"meshmart run: warning: {exc}", file=sys.stderr)
 
 
-def _start_load(sup: Supervisor, loadgen: dict[str, str], rps: float) -> dict[str, Any]:
+def _start_load(sup: Supervisor, loadgen: dict[str, str], rps: float) -> Extra:
     """`meshmart load --via mesh` as one more child: stopped first (SIGTERM), its table in its
     log. In-mesh, so the VirtualServices' weights and faults shape it (the ingress ignores them)."""
     log = sup.run_dir / "logs" / "load.log"
     argv = load_command(Plan((through_sidecar(loadgen),), rps, DEFAULT_USERS, 0))
-    child = sup.start(Child("load", argv, {}, log, essential=False))
-    return {"pid": child.pid, "rps": rps, "users": DEFAULT_USERS, "log": str(log)}
+    child = sup.start(Child("load", argv, {}, log))
+    return Extra(child, {"rps": rps, "users": DEFAULT_USERS, "log": str(log)})
 
 
 def _mesh_state(
-    sup: Supervisor, topology: Topology, broker: KafkaBroker, zipkin_url: str
+    sup: Supervisor,
+    topology: Topology,
+    broker: KafkaBroker,
+    zipkin: ZipkinServer,
+    extras: dict[str, Extra | None],
 ) -> dict[str, Any]:
     pids = {c.name: c.pid for c in sup.children}
     return {
@@ -219,7 +244,8 @@ def _mesh_state(
             "admin_url": f"http://127.0.0.1:{topology.ingress.admin_port}",
             "pid": pids[topology.ingress.name],
         },
-        "zipkin_url": zipkin_url,
+        "zipkin_url": zipkin.url,
+        "zipkin_pid": zipkin.pid,
         "kafka_bootstrap_servers": broker.bootstrap_servers,
         "kafka_pid": broker.pid,
         "workloads": {
@@ -237,17 +263,19 @@ def _mesh_state(
             for w in topology.workloads
         },
         # The client-only sidecar `meshmart load --via mesh` sends its shoppers through.
-        "loadgen": _client_state(topology, pids),
+        "loadgen": _client_state(topology, sup),
+        **{name: extra.state() for name, extra in extras.items() if extra is not None},
     }
 
 
-def _client_state(topology: Topology, pids: dict[str, int]) -> dict[str, Any] | None:
+def _client_state(topology: Topology, sup: Supervisor) -> dict[str, Any] | None:
     loadgen = topology.loadgen
     if loadgen is None:
         return None
+    sidecar = next(c for c in sup.children if c.name == f"{loadgen.name}-envoy")
     return {
         "sidecar_admin_url": f"http://127.0.0.1:{loadgen.admin_port}",
-        "sidecar_pid": pids[f"{loadgen.name}-envoy"],
+        "sidecar_pid": sidecar.pid,
         "spiffe_id": loadgen.spiffe_id,
         "outbound": {h: f"127.0.0.1:{p}" for h, p in loadgen.outbound_ports.items()},
     }
@@ -255,7 +283,8 @@ def _client_state(topology: Topology, pids: dict[str, int]) -> dict[str, Any] | 
 
 def _direct(
     sup: Supervisor, admin_dsn: str, broker: KafkaBroker, base_port: int, sampling: float
-) -> dict[str, Any]:
+) -> dict[str, str]:
+    """Each app on a loopback port, no sidecars; returns each service's URL."""
     urls = {spec.name: f"http://127.0.0.1:{base_port + i + 1}" for i, spec in enumerate(SERVICES)}
     for number, spec in enumerate(SERVICES, start=1):
         env = app_env(
@@ -270,6 +299,10 @@ def _direct(
         log = sup.run_dir / "logs" / f"{spec.name}.log"
         child = sup.start(Child(spec.name, python_module(spec.package), env, log))
         sup.wait_ready(child, partial(_http_ok, f"{urls[spec.name]}/health/ready"), spec.name)
+    return urls
+
+
+def _direct_state(sup: Supervisor, urls: dict[str, str], broker: KafkaBroker) -> dict[str, Any]:
     return {
         "mode": "direct",
         "services": {c.name: {"pid": c.pid, "url": urls[c.name]} for c in sup.children},

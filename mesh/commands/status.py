@@ -10,16 +10,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mesh.paths import DEFAULT_RUN_DIR
+from mesh.infra.kafka import running_kafka
+from mesh.infra.postgres import running_server
+from mesh.infra.zipkin import running_zipkin
+from mesh.paths import DEFAULT_RUN_DIR, postgres_data_dir
 from mesh.runtime.processes import alive, wait_gone
-
-
-def _state(run_dir: Path) -> dict[str, Any] | None:
-    try:
-        state: dict[str, Any] = json.loads((run_dir / "state.json").read_text())
-    except (FileNotFoundError, ValueError):
-        return None
-    return state
+from mesh.runtime.shop_state import read_state
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,7 +31,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _status(args: argparse.Namespace) -> int:
-    state = _state(args.run_dir)
+    state = read_state(args.run_dir)
     if state is None or not alive(state["supervisor_pid"]):
         print("meshmart is not running" + ("" if args.json else f" (run dir {args.run_dir})"))
         return 3
@@ -46,31 +42,75 @@ def _status(args: argparse.Namespace) -> int:
         for name, svc in state["services"].items():
             print(f"{name:<20} {svc['url']:<28} pid {svc['pid']}")
         return 0
+    processes: dict[str, dict[str, Any]] = state.get("processes", {})
     print(f"ingress  {state['ingress_url']}   zipkin {state['zipkin_url']}")
-    print(f"{'WORKLOAD':<24}{'APP PID':>8}{'SIDECAR PID':>13}  {'INBOUND (mTLS)':<18}ADMIN")
+    print(f"{'WORKLOAD':<24}{'APP PID':>8}{'SIDECAR PID':>13}{'RESTARTS':>10}  "
+          f"{'INBOUND (mTLS)':<18}ADMIN")  # fmt: skip
     for name, w in state["workloads"].items():
-        up = alive(w["app_pid"]) and alive(w["sidecar_pid"])
+        names = [name, f"{name}-envoy"]
         print(
-            f"{name:<24}{w['app_pid']:>8}{w['sidecar_pid']:>13}  {w['sidecar_inbound']:<18}"
-            f"{w['sidecar_admin_url']}{'' if up else '  (DOWN)'}"
+            f"{name:<24}{w['app_pid']:>8}{w['sidecar_pid']:>13}"
+            f"{_restarts(processes, names):>10}  {w['sidecar_inbound']:<18}"
+            f"{w['sidecar_admin_url']}{_down_note(processes, names)}"
         )
     if loadgen := state.get("loadgen"):  # a client sidecar: no app, no inbound listener
-        down = "" if alive(loadgen["sidecar_pid"]) else "  (DOWN)"
-        print(f"{'loadgen':<24}{'-':>8}{loadgen['sidecar_pid']:>13}  {'-':<18}"
-              f"{loadgen['sidecar_admin_url']}{down}")  # fmt: skip
-    if console := state.get("console"):
-        running = "" if alive(console["pid"]) else "  (DOWN)"
-        print(f"console: {console['url']}, pid {console['pid']}{running}")
-    if load := state.get("load"):
-        running = "" if alive(load["pid"]) else "  (DOWN)"
+        names = ["loadgen-envoy"]
         print(
-            f"load: {load['rps']:g} req/s from {load['users']} shoppers, pid {load['pid']}{running}"
+            f"{'loadgen':<24}{'-':>8}{loadgen['sidecar_pid']:>13}{_restarts(processes, names):>10}"
+            f"  {'-':<18}{loadgen['sidecar_admin_url']}{_down_note(processes, names)}"
+        )
+    children = {  # by the supervisor's process names
+        "istio-ingressgateway": f"ingress gateway: pid {state['ingress']['pid']}",
+        "console": f"console: {c['url']}, pid {c['pid']}" if (c := state.get("console")) else "",
+        "load": f"load: {lo['rps']:g} req/s from {lo['users']} shoppers, pid {lo['pid']}"
+        if (lo := state.get("load"))
+        else "",
+    }
+    for name, line in children.items():
+        if line:
+            print(f"{line}, restarts {_restarts(processes, [name])}{_down_note(processes, [name])}")
+    for server, pid, command in _servers(state, args.run_dir):
+        print(
+            f"{server}: pid {pid}"
+            if pid
+            else f"{server}: DOWN (meshmart run does not restart it; "
+            f"`meshmart {command} up --run-dir {args.run_dir}` starts it again)"
         )
     return 0
 
 
+def _restarts(processes: dict[str, dict[str, Any]], names: list[str]) -> int:
+    return sum(processes.get(name, {}).get("restarts", 0) for name in names)
+
+
+def _down_note(processes: dict[str, dict[str, Any]], names: list[str]) -> str:
+    """ "  DOWN: killed by SIGKILL, restarting" for a child the supervisor is restarting."""
+    notes = [
+        f"{name}: {p['last_exit']}"
+        for name in names
+        if (p := processes.get(name)) and p["state"] != "running"
+    ]
+    return f"  DOWN ({'; '.join(notes)}; restarting)" if notes else ""
+
+
+def _servers(state: dict[str, Any], run_dir: Path) -> list[tuple[str, int | None, str]]:
+    """PostgreSQL, Kafka and Zipkin with their live PIDs (None when down), found by their pid
+    files as `meshmart db|kafka|zipkin up` finds them: the supervisor does not restart them (a
+    server may outlive the run), so one a user started again has a new PID."""
+    servers: list[tuple[str, int | None, str]] = []
+    if not os.environ.get("MESHMART_PG_DSN"):  # an external server is not ours to report
+        postgres = running_server(postgres_data_dir(run_dir))
+        servers.append(("postgresql", postgres.pid if postgres else None, "db"))
+    kafka = running_kafka(run_dir)
+    servers.append(("kafka", kafka.pid if kafka else None, "kafka"))
+    if "zipkin_url" in state:
+        zipkin = running_zipkin(run_dir)
+        servers.append(("zipkin", zipkin.pid if zipkin else None, "zipkin"))
+    return servers
+
+
 def _down(args: argparse.Namespace) -> int:
-    state = _state(args.run_dir)
+    state = read_state(args.run_dir)
     if state is None or not alive(state["supervisor_pid"]):
         print("meshmart is not running")
         return 0

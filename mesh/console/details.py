@@ -37,6 +37,16 @@ def _proxies_of(node: Node, shop: Shop) -> list[Proxy]:
     return []
 
 
+def _restarts(state: dict[str, Any], proxy: Proxy) -> tuple[int, str | None]:
+    """Restarts of the instance's app and sidecar, and the last exit of either (state.json's
+    `processes`, written by the supervisor)."""
+    processes = state.get("processes", {})
+    names = (proxy.name, f"{proxy.name}-envoy")  # the ingress is an Envoy of that name
+    found = [processes[name] for name in names if name in processes]
+    exits = [p["last_exit"] for p in found if p.get("last_exit")]
+    return sum(int(p.get("restarts", 0)) for p in found), exits[-1] if exits else None
+
+
 def _pids(state: dict[str, Any], proxy: Proxy) -> tuple[int, int]:
     """(app PID, sidecar PID) as `meshmart run` recorded them; 0 for no app."""
     if workload := state.get("workloads", {}).get(proxy.name):
@@ -51,6 +61,7 @@ def _instances(proxies: list[Proxy], shop: Shop, sample: Sample) -> list[Instanc
     found = []
     for proxy in proxies:
         app_pid, sidecar_pid = _pids(state, proxy)
+        restarts, last_exit = _restarts(state, proxy)
         found.append(
             InstanceInfo(
                 name=proxy.name,
@@ -60,6 +71,8 @@ def _instances(proxies: list[Proxy], shop: Shop, sample: Sample) -> list[Instanc
                 sidecar_alive=bool(sidecar_pid) and alive(sidecar_pid),
                 sidecar_ready=proxy.name in sample.envoys,
                 admin_url=f"http://127.0.0.1:{proxy.admin_port}",
+                restarts=restarts,
+                last_exit=last_exit,
             )
         )
     return found

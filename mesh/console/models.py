@@ -57,6 +57,8 @@ class InstanceInfo(BaseModel):
     sidecar_alive: bool
     sidecar_ready: bool
     admin_url: str
+    restarts: int = Field(description="how often the supervisor restarted its app or sidecar")
+    last_exit: str | None = Field(description='why it last exited, e.g. "killed by SIGKILL"')
 
 
 class Resource(BaseModel):

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,8 +32,8 @@ class Child:
     argv: list[str]
     env: Mapping[str, str]
     log_file: Path
-    essential: bool = True  # False: the shop goes on if it exits (the load generator)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    started_at: float = 0.0  # time.monotonic() of the last start
 
     @property
     def pid(self) -> int:
@@ -41,6 +42,7 @@ class Child:
 
     def start(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        self.started_at = time.monotonic()
         with self.log_file.open("ab") as log:
             # A session of its own: Ctrl-C in the terminal reaches only the supervisor, which
             # then stops each child in order instead of everything dying at once.
@@ -143,15 +145,18 @@ def cmdline(pid: int) -> list[str] | None:
         return []
 
 
+def exit_text(code: int) -> str:
+    """Why a child ended: "exit 1", or "killed by SIGKILL" (Popen's negative code)."""
+    if code < 0:
+        with contextlib.suppress(ValueError):
+            return f"killed by {signal.Signals(-code).name}"
+    return f"exit {code}"
+
+
 def describe_exit(pid: int) -> str:
     """ " (exit 1)" or " (killed by SIGABRT)" for a spawned server seen exiting, else ""."""
     code = _EXIT_CODES.pop(pid, None)
-    if code is None:
-        return ""
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return f" (killed by {signal.Signals(-code).name})"
-    return f" (exit {code})"
+    return "" if code is None else f" ({exit_text(code)})"
 
 
 def wait_gone(pid: int, timeout: float, name: str | None = None) -> bool:

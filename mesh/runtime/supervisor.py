@@ -1,7 +1,8 @@
 """Everything `meshmart run` starts, in order, and stops again in reverse order by PID.
 
-Each start registers its stop on an ExitStack, so Ctrl-C, SIGTERM, a failed start or a
-crashed child all lead to the same place: everything that was started is stopped. The three
+Each start registers its stop on an ExitStack, so Ctrl-C, SIGTERM or a failed start all lead
+to the same place: everything that was started is stopped. Once the shop is up, a child that
+exits is restarted, as kubelet restarts a container. The three
 servers (PostgreSQL, Kafka, Zipkin) start at once; the mesh waits for all of them.
 """
 
@@ -11,11 +12,11 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
-import sys
+import signal
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 from mesh.infra.databases import prepare_databases
 from mesh.infra.kafka import (
@@ -30,7 +31,8 @@ from mesh.infra.postgres import running_server, start_postgres, stop_postgres
 from mesh.infra.zipkin import ZipkinServer, running_zipkin, start_zipkin, stop_zipkin
 from mesh.paths import postgres_data_dir
 from mesh.runtime.polling import wait_until
-from mesh.runtime.processes import Child
+from mesh.runtime.processes import Child, exit_text
+from mesh.runtime.restarts import Restarts
 from services.common.events import TOPIC_PARTITIONS
 
 READY_TIMEOUT_SECONDS = 60.0
@@ -43,6 +45,7 @@ class Supervisor:
         self.run_dir = run_dir.resolve()
         self.progress = progress
         self.children: list[Child] = []
+        self._restarts: dict[str, Restarts] = {}
         self._stack = contextlib.ExitStack()
 
     # --- infrastructure ------------------------------------------------------------------
@@ -132,20 +135,49 @@ class Supervisor:
             raise RuntimeError(f"{what} did not become ready:\n{child.log_tail()}")
         self.progress(f"{what} ready ({time.monotonic() - began:.1f} s, pid {child.pid})")
 
-    def watch(self, interval: float = 0.2) -> int:
-        """Until a child the shop needs dies (signals reach the caller as exceptions); returns
-        the exit code. A child it can do without (the load generator) is only reported."""
-        watched = list(self.children)
+    def watch(self, on_change: Callable[[], None], interval: float = 0.2) -> NoReturn:
+        """Restart every child that exits, after kubelet's back-off (mesh.runtime.restarts),
+        until a signal ends the run (it reaches the caller as an exception). `on_change` runs
+        after each exit and each restart, so state.json always names the live PIDs."""
         while True:
-            for child in list(watched):
-                if (code := child.exited()) is None:
-                    continue
-                print(f"{child.name} exited with {code}:\n{child.log_tail()}", file=sys.stderr)
-                if child.essential:
-                    return 1
-                watched.remove(child)
-                self.progress(f"{child.name} is gone; the shop goes on without it")
+            now = time.monotonic()
+            for child in self.children:
+                restarts = self._restarts.setdefault(child.name, Restarts())
+                if restarts.due is None and (code := child.exited()) is not None:
+                    delay = restarts.exited(exit_text(code), now=now, up_since=child.started_at)
+                    self.progress(
+                        f"{child.name} (pid {child.pid}) {restarts.last_exit}; restarting in "
+                        f"{delay:g} s\n{child.log_tail(5)}"
+                    )
+                    on_change()
+                elif restarts.due is not None and now >= restarts.due:
+                    self._restart(child, restarts)
+                    on_change()
             time.sleep(interval)
+
+    def _restart(self, child: Child, restarts: Restarts) -> None:
+        # Ctrl-C waits until the new process is recorded in `child`, so the stop callbacks
+        # (which stop child.process) can never miss one that was just started.
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+        try:
+            child.start()
+            restarts.restarted()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        self.progress(f"restarted {child.name} (pid {child.pid}, restart {restarts.count})")
+
+    def report(self) -> dict[str, dict[str, Any]]:
+        """Each child's PID, restarts and last exit, as `meshmart status` and the console show."""
+        report = {}
+        for child in self.children:
+            restarts = self._restarts.get(child.name, Restarts())
+            report[child.name] = {
+                "pid": child.pid,
+                "restarts": restarts.count,
+                "last_exit": restarts.last_exit,
+                "state": "running" if restarts.due is None else "restarting",
+            }
+        return report
 
     def close(self) -> None:
         self._stack.close()

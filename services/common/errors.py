@@ -1,8 +1,9 @@
 """RFC 9457 problem+json for every error, and the middleware that guarantees it.
 
 Whatever a handler raises, the client gets a problem document: field-level details for
-validation errors, the status of an HTTP exception, and a bare 500 without internals for
-anything unexpected (the traceback goes to the log, never to the client).
+validation errors, the status of an HTTP exception, a 503 with `Retry-After` when the
+database connection is down, and a bare 500 without internals for anything unexpected (the
+traceback goes to the log, never to the client).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
@@ -20,6 +22,29 @@ log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+DATABASE_UNAVAILABLE_DETAIL = "the database is unavailable; try again"
+
+# A PostgreSQL restart (or failover) under load surfaces in handlers as these: refused or
+# reset sockets when the pool opens a connection, the server's own "shutting down" /
+# "starting up" errors (57P01, 57P03, ...), and asyncpg's errors for a connection that closed
+# under a query (ConnectionDoesNotExistError, "connection is closed", "pool is closing", a
+# session cut mid-protocol). None of them is the request's fault and a retry a moment later
+# succeeds, so the client gets 503 + Retry-After instead of a 500 that reads like a bug.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    ConnectionError,  # ConnectionRefusedError, ConnectionResetError, BrokenPipeError, ...
+    asyncpg.PostgresConnectionError,  # 08xxx, including ConnectionDoesNotExistError
+    asyncpg.exceptions.OperatorInterventionError,  # AdminShutdown, CannotConnectNow, ...
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.InternalClientError,
+)
+# InterfaceError's subclasses that are the code's mistakes, not a lost connection (a wrong
+# argument type, a bad pool setting): they stay 500s so they are found and fixed.
+_CLIENT_MISTAKES: tuple[type[BaseException], ...] = (
+    asyncpg.exceptions.DataError,
+    asyncpg.exceptions.ClientConfigurationError,
+    asyncpg.exceptions.UnsupportedClientFeatureError,
+    asyncpg.exceptions.UnsupportedServerFeatureError,
+)
 
 
 class FieldError(BaseModel):
@@ -94,9 +119,20 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         # Keep headers such as Allow on 405, drop the plain-text body aiohttp would send.
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
         return problem_response(exc.status, exc.reason, headers=headers)
+    except DATABASE_UNAVAILABLE as exc:
+        if isinstance(exc, _CLIENT_MISTAKES):
+            return _internal_error(request)
+        log.warning(
+            "database unavailable: %r", exc, extra={"path": request.path, "method": request.method}
+        )
+        return problem_response(503, DATABASE_UNAVAILABLE_DETAIL, headers={"Retry-After": "1"})
     except Exception:
-        log.exception("unhandled error", extra={"path": request.path, "method": request.method})
-        return problem_response(500, "internal error")
+        return _internal_error(request)
+
+
+def _internal_error(request: web.Request) -> web.Response:
+    log.exception("unhandled error", extra={"path": request.path, "method": request.method})
+    return problem_response(500, "internal error")
 
 
 _BODY_HEADERS = {"content-type", "content-length"}

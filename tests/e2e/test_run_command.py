@@ -15,7 +15,7 @@ import aiohttp
 
 from tests.support.identity import as_user
 from tests.support.processes import listening_addresses, processes_using, still_alive_after
-from tests.support.shop import free_base_port
+from tests.support.shop import free_base_port, output
 from tests.support.waiting import eventually
 
 
@@ -74,8 +74,7 @@ async def test_seed_flow_then_ctrl_c_leaves_nothing_behind(
 
     proc.send_signal(signal.SIGINT)
     assert await asyncio.to_thread(proc.wait, 60) == 0
-    assert proc.stdout is not None
-    tail = proc.stdout.read()
+    tail = output(proc)
     assert "stopped PostgreSQL" in tail and "stopped Kafka" in tail, tail
     assert await asyncio.to_thread(still_alive_after, [*pids, postmaster], 10) == []
     assert not (run_dir / "state.json").exists()

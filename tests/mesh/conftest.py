@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import aiohttp
 import pytest
 
 from mesh.runtime.ports import free_port
+from mesh.runtime.shop_state import read_state
 from tests.support.shop import start_shop
 from tests.support.shoppers import Customer, sign_up_and_log_in
 
@@ -21,7 +21,13 @@ from tests.support.shoppers import Customer, sign_up_and_log_in
 class Mesh:
     proc: subprocess.Popen[str]
     run_dir: Path
-    state: dict[str, Any]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """Read afresh each time: the supervisor rewrites it when it restarts a process."""
+        state = read_state(self.run_dir)
+        assert state is not None, f"no state.json in {self.run_dir}"
+        return state
 
     @property
     def ingress(self) -> str:
@@ -46,7 +52,7 @@ def mesh(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mesh]:
     # --app-access-log: test_mtls_and_authz reads the caller's identity from the app's own log.
     args = ("--ingress-port", str(free_port()), "--replicas", "order:v2=1", "--app-access-log")
     for proc in start_shop(run_dir, *args):
-        yield Mesh(proc, run_dir, json.loads((run_dir / "state.json").read_text()))
+        yield Mesh(proc, run_dir)
 
 
 @pytest.fixture(scope="session")

@@ -227,7 +227,7 @@ def test_run_with_load_keeps_traffic_flowing_and_stops_it(tmp_path: Path) -> Non
         state = json.loads((run_dir / "state.json").read_text())
         load = state["load"]
         assert (load["rps"], load["users"]) == (10, 5) and alive(load["pid"])
-        shop = Mesh(proc, run_dir, state)
+        shop = Mesh(proc, run_dir)
         assert wait_until(partial(_ordered, shop), 30), "no request reached order-service"
         status = shop.meshmart("status")
         assert f"load: 10 req/s from 5 shoppers, pid {load['pid']}\n" in status.stdout

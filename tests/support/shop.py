@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 from mesh.runtime.processes import stop_process
 
 READY_LINE = "meshmart is up"
+_OUTPUT: dict[int, tuple[list[str], threading.Thread]] = {}  # pid -> its lines and their reader
 
 
 def free_base_port() -> int:
@@ -51,8 +53,22 @@ def start_shop(run_dir: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
             if READY_LINE in line:
                 break
         assert any(READY_LINE in line for line in output), "".join(output)
+        # Keep reading what it prints (each restart is reported): a supervisor blocked on a
+        # full pipe could restart nothing.
+        reader = threading.Thread(target=output.extend, args=(proc.stdout,), daemon=True)
+        reader.start()
+        _OUTPUT[proc.pid] = (output, reader)
         yield proc
     finally:
         stop_process(proc, signal.SIGINT, timeout=60)
+        if proc.pid in _OUTPUT:
+            _OUTPUT[proc.pid][1].join(10)
         if proc.stdout is not None:
             proc.stdout.close()
+
+
+def output(proc: subprocess.Popen[str]) -> str:
+    """Everything a shop from start_shop printed, once it has exited."""
+    lines, reader = _OUTPUT[proc.pid]
+    reader.join(10)
+    return "".join(lines)

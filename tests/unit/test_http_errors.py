@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import struct
 from collections.abc import AsyncIterator
 from typing import Any
 
+import asyncpg
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from services.common.errors import problem_middleware
+from mesh.runtime.ports import free_port
+from services.common.errors import DATABASE_UNAVAILABLE_DETAIL, problem_middleware
 from services.common.requests import read_body
 from services.order.models import OrderRequest
 from services.user.models import SignupRequest
@@ -29,12 +33,41 @@ async def boom(request: web.Request) -> web.Response:
     raise RuntimeError("database password is hunter2")
 
 
+# What asyncpg and the socket layer raise while PostgreSQL restarts, one per kind.
+CONNECTION_LOST: dict[str, BaseException] = {
+    "refused": ConnectionRefusedError(111, "Connect call failed"),
+    "reset": ConnectionResetError(104, "Connection reset by peer"),
+    "connection error": asyncpg.PostgresConnectionError("connection failure"),
+    "closed mid-query": asyncpg.exceptions.ConnectionDoesNotExistError(
+        "connection was closed in the middle of operation"
+    ),
+    "starting up": asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+    "admin shutdown": asyncpg.exceptions.AdminShutdownError(
+        "terminating connection due to administrator command"
+    ),
+    "connection is closed": asyncpg.InterfaceError("connection is closed"),
+    "pool is closing": asyncpg.InterfaceError("pool is closing"),
+    "cut mid-protocol": asyncpg.exceptions.InternalClientError("protocol is in an unknown state"),
+}
+
+
+async def raise_named(request: web.Request) -> web.Response:
+    raise CONNECTION_LOST[request.match_info["kind"]]
+
+
+async def wrong_argument(request: web.Request) -> web.Response:
+    # A bug in our own query arguments is an InterfaceError too, but not a lost connection.
+    raise asyncpg.exceptions.DataError("invalid input for query argument $1: 'x' (expected int)")
+
+
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = web.Application(middlewares=[problem_middleware])
     app.router.add_post("/signup", signup)
     app.router.add_post("/order", order)
     app.router.add_get("/boom", boom)
+    app.router.add_get("/db/{kind}", raise_named)
+    app.router.add_get("/data-error", wrong_argument)
     async with TestClient(TestServer(app)) as c:
         yield c
 
@@ -112,3 +145,70 @@ async def test_unknown_route_and_method_are_problems(
     resp = await client.get("/signup")
     await problem(resp, 405)
     assert resp.headers["Allow"] == "POST"
+
+
+@pytest.mark.parametrize("kind", sorted(CONNECTION_LOST))
+async def test_a_lost_database_is_a_503_to_retry(
+    client: TestClient[web.Request, web.Application], kind: str
+) -> None:
+    resp = await client.get(f"/db/{kind}")
+    body = await problem(resp, 503)
+    assert body["detail"] == DATABASE_UNAVAILABLE_DETAIL
+    assert resp.headers["Retry-After"] == "1"
+
+
+async def test_a_wrong_query_argument_stays_a_500(
+    client: TestClient[web.Request, web.Application],
+) -> None:
+    await problem(await client.get("/data-error"), 500)
+
+
+async def _refuse_as_starting_up(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+) -> None:
+    """What PostgreSQL answers a startup message while it recovers (FATAL 57P03)."""
+    (length,) = struct.unpack("!I", await reader.readexactly(4))
+    await reader.readexactly(length - 4)
+    fields = b"".join(
+        code + text + b"\0"
+        for code, text in (
+            (b"S", b"FATAL"),
+            (b"V", b"FATAL"),
+            (b"C", b"57P03"),
+            (b"M", b"the database system is starting up"),
+        )
+    )
+    writer.write(b"E" + struct.pack("!I", len(fields) + 5) + fields + b"\0")
+    await writer.drain()
+    writer.close()
+
+
+async def _hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+@pytest.mark.parametrize("server", ["nothing listening", "starting up", "hangs up"])
+async def test_pool_acquisition_errors_are_the_mapped_types(server: str) -> None:
+    """A handler's `pool.acquire()` while PostgreSQL is down raises one of the mapped types."""
+    port = free_port()
+    listening = None
+    if server != "nothing listening":
+        callback = _refuse_as_starting_up if server == "starting up" else _hang_up
+        listening = await asyncio.start_server(callback, "127.0.0.1", port)
+    dsn = f"postgresql://u:p@127.0.0.1:{port}/db?sslmode=disable"
+    pool = await asyncpg.create_pool(dsn, min_size=0, max_size=1)
+
+    async def handler(request: web.Request) -> web.Response:
+        async with pool.acquire() as connection:
+            return web.json_response(await connection.fetchval("SELECT 1"))
+
+    app = web.Application(middlewares=[problem_middleware])
+    app.router.add_get("/", handler)
+    try:
+        async with TestClient(TestServer(app)) as c:
+            resp = await c.get("/")
+            assert (await problem(resp, 503))["detail"] == DATABASE_UNAVAILABLE_DETAIL
+    finally:
+        await pool.close()
+        if listening is not None:
+            listening.close()

@@ -136,10 +136,11 @@ async function details(id) {
   const n = body.node;
   $("panel").innerHTML = `<h3 data-testid="details-title">${esc(label(n.id))}
       <span class="badge ${n.health}">${n.health}</span></h3><p>${esc(n.kind)} · ${esc(n.id)}</p>
-    <h4>Instances</h4><table><tr><th>name</th><th>app pid</th><th>sidecar pid</th><th>ready</th></tr>
+    <h4>Instances</h4><table><tr><th>name</th><th>app pid</th><th>sidecar pid</th><th>ready</th><th>restarts</th></tr>
       ${body.instances.map((i) => `<tr><td><a href="${i.admin_url}" target="_blank">${esc(i.name)}</a></td>
         <td>${i.app_pid || "–"}${i.app_pid && !i.app_alive ? " ✗" : ""}</td>
-        <td>${i.sidecar_pid}${i.sidecar_alive ? "" : " ✗"}</td><td>${i.sidecar_ready ? "✓" : "✗"}</td></tr>`).join("")}</table>
+        <td>${i.sidecar_pid}${i.sidecar_alive ? "" : " ✗"}</td><td>${i.sidecar_ready ? "✓" : "✗"}</td>
+        <td title="${esc(i.last_exit || "")}">${i.restarts}${i.last_exit ? ` (${esc(i.last_exit)})` : ""}</td></tr>`).join("")}</table>
     <h4>Inbound</h4><table>${edgeRows(body.inbound)}</table>
     <h4>Outbound</h4><table>${edgeRows(body.outbound)}</table>
     <h4>Istio config</h4>${body.resources.map((r) => `<div><span class="badge">${r.kind}</span>${esc(r.name)}
