@@ -12,13 +12,15 @@ export UV_CACHE_DIR          := $(CACHE)/uv
 export UV_PYTHON_DOWNLOADS   := never
 export UV_PROJECT_ENVIRONMENT := $(CURDIR)/.venv
 
-.PHONY: help setup browser istioctl istio-oracle kustomize fortio kind-source kind-up kind-down run test unit integration lint format openapi bench clean
+.PHONY: help setup browser istioctl istio-oracle kustomize fortio kind-source kind-up kind-down run test unit integration lint format openapi bench chaos soak clean
 
 help:
 	@echo "make run    set everything up and run the shop (Ctrl-C stops it all)"
 	@echo "make test   set everything up and run lint + the whole test suite"
 	@echo "make lint   ruff, ruff format --check, mypy --strict, openapi check"
 	@echo "make bench  benchmarks: fortio load, every process sampled (docs/benchmarks.md)"
+	@echo "make chaos  the full chaos run and edge fuzzing at 100 examples (docs/reliability.md)"
+	@echo "make soak   30 minutes of steady load, every process judged flat (docs/reliability.md)"
 
 setup: $(VENV_STAMP) $(CONSOLE_WEB)/.installed
 
@@ -110,6 +112,17 @@ fortio:
 # and the generated section of docs/benchmarks.md. BENCH_ARGS="--only overhead" for a subset.
 bench: setup fortio
 	.venv/bin/python -m bench $(BENCH_ARGS)
+
+# The chaos run at full size (three rounds of the fault schedule, ~10 min), its record in
+# .cache/chaos (operations.jsonl, faults.jsonl, report.txt), then the edge fuzzing at 100
+# examples per operation (docs/reliability.md). make test runs both smaller.
+chaos: setup
+	MESHMART_CHAOS_SCALE=full MESHMART_CHAOS_OUT=$(CACHE)/chaos .venv/bin/pytest -s -p no:cacheprovider tests/chaos
+	MESHMART_FUZZ_EXAMPLES=100 .venv/bin/pytest -p no:cacheprovider tests/mesh/test_edge_fuzz.py
+
+# 30 minutes of steady mixed load; judges RSS, fds, connections, lag (docs/reliability.md).
+soak: setup
+	.venv/bin/python -m bench.soak $(SOAK_ARGS)
 
 # Cluster mode (kind + Istio; needs docker, kind, kubectl, istioctl). DRY_RUN=1 prints every
 # command and renders every manifest without them (deploy/kind-up.sh --dry-run).

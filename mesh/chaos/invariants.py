@@ -44,6 +44,7 @@ class Run:
     after: Snapshot
     bounds: Bounds
     poison_keys: Collection[str]
+    poison_sent: bool = False
 
     @cached_property
     def acknowledged(self) -> list[Operation]:
@@ -65,10 +66,11 @@ def check_run(
     bounds: Bounds,
     *,
     poison_keys: Collection[str] = frozenset(),
+    poison_sent: bool = False,
 ) -> list[Violation]:
     """Every broken invariant, with the operations that broke it; [] for a clean run.
     `poison_keys`: Kafka keys of the deliberate poison (as well as POISON_HEADER)."""
-    run = Run(operations, faults, before, after, bounds, poison_keys)
+    run = Run(operations, faults, before, after, bounds, poison_keys, poison_sent)
     return [violation for check in CHECKS for violation in check(run)]
 
 
@@ -164,18 +166,21 @@ def outbox_drained(run: Run) -> list[Violation]:
 
 
 def dead_letters_only_poison(run: Run) -> list[Violation]:
-    """The DLQs gained nothing during the run but the runner's deliberate poison."""
+    """The DLQs gained nothing during the run but the runner's deliberate poison, and (when
+    it sent one) the poison is there: a DLQ read that sees nothing cannot pass."""
     earlier = {letter.position for letter in run.before.dead_letters}
-    unexpected = [
-        letter for letter in run.after.dead_letters
-        if letter.position not in earlier and not is_poison(letter, run.poison_keys)
-    ]  # fmt: skip
-    if not unexpected:
-        return []
-    where = [f"{d.topic}[{d.partition}]@{d.offset}: {d.headers.get('dlq-error', '')[:80]}"
-             for d in unexpected]  # fmt: skip
-    detail = f"{len(unexpected)} dead letters that are not the poison: " + _ids(where)
-    return [Violation("dead_letters_only_poison", detail)]
+    new = [letter for letter in run.after.dead_letters if letter.position not in earlier]
+    unexpected = [letter for letter in new if not is_poison(letter, run.poison_keys)]
+    violations = []
+    if run.poison_sent and len(unexpected) == len(new):
+        detail = "the deliberate poison message is in no DLQ (is the DLQ read seeing anything?)"
+        violations.append(Violation("dead_letters_only_poison", detail))
+    if unexpected:
+        where = [f"{d.topic}[{d.partition}]@{d.offset}: {d.headers.get('dlq-error', '')[:80]}"
+                 for d in unexpected]  # fmt: skip
+        detail = f"{len(unexpected)} dead letters that are not the poison: " + _ids(where)
+        violations.append(Violation("dead_letters_only_poison", detail))
+    return violations
 
 
 def is_poison(letter: DeadLetter, poison_keys: Collection[str]) -> bool:

@@ -127,7 +127,7 @@ async def _run(shop_: Shop, scale: Scale, bounds: Bounds, say: Callable[[str], N
             await asyncio.gather(*shoppers)
         after = await _settled(shop_, before, bounds.settle_seconds)
     operations = journal.operations()
-    violations = check_run(operations, injected, before, after, bounds)
+    violations = check_run(operations, injected, before, after, bounds, poison_sent=True)
     return Outcome(operations, injected, violations)
 
 

@@ -122,18 +122,24 @@ async def read_dead_letters(bootstrap_servers: str) -> tuple[DeadLetter, ...]:
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False)
     await consumer.start()
     try:
-        existing = await consumer.topics()  # also loads the metadata partitions_for_topic reads
+        existing = await consumer.topics()
+        # The partition counts the shop creates its topics with: a fresh consumer's
+        # partitions_for_topic() answers None until it has fetched that topic's metadata,
+        # which made an earlier version of this read see no dead letter at all.
         partitions = [
             TopicPartition(topic, p)
             for topic in DLQ_TOPICS
             if topic in existing
-            for p in sorted(consumer.partitions_for_topic(topic) or ())
+            for p in range(TOPIC_PARTITIONS[topic])
         ]
         if not partitions:
             return ()
         consumer.assign(partitions)
         ends: dict[TopicPartition, int] = await consumer.end_offsets(partitions)
-        await consumer.seek_to_beginning(*partitions)
+        # An explicit seek: after end_offsets(), aiokafka's seek_to_beginning() left the
+        # position at the end here, so the read found nothing (checked on a real broker).
+        for tp, first in (await consumer.beginning_offsets(partitions)).items():
+            consumer.seek(tp, first)
         async with asyncio.timeout(DLQ_READ_SECONDS):
             return await _read_until(consumer, ends)
     finally:

@@ -183,7 +183,8 @@ class Console:
 
 def openapi_document() -> dict[str, Any]:
     """The API's OpenAPI document, generated from ENDPOINTS like the services' documents."""
-    return documented("meshmart console", "1.0.0", ENDPOINTS, bearer=False)
+    # The console is not behind the ingress: the edge's answers are not its answers.
+    return documented("meshmart console", "1.0.0", ENDPOINTS, bearer=False, edge=False)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -207,6 +208,8 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
     access: Access = Access.PUBLIC
     auth_errors: tuple[int, ...] = ()
+    database: bool = False
+    links: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 ENDPOINTS = (

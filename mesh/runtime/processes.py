@@ -53,6 +53,7 @@ class Child:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_clear_signal_mask,
             )
 
     def exited(self) -> int | None:
@@ -64,6 +65,13 @@ class Child:
 
     def log_tail(self, lines: int = 20) -> str:
         return log_tail(self.log_file, lines=lines)
+
+
+def _clear_signal_mask() -> None:
+    """In the child, before exec. The supervisor blocks SIGINT and SIGTERM while it restarts a
+    child, and exec keeps the signal mask: without this, a restarted app or Envoy would never
+    see the SIGTERM that stops it gracefully and would be SIGKILLed at the timeout."""
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 
 def stop_process(

@@ -25,7 +25,21 @@ async def get_catalog(request: web.Request) -> web.Response:
 
 
 OPERATIONS = (
-    Operation("GET", "/catalogs", list_catalogs, "List all products", response=list[CatalogItem]),
+    Operation(
+        "GET",
+        "/catalogs",
+        list_catalogs,
+        "List all products",
+        response=list[CatalogItem],
+        database=True,
+        links={
+            "GetProduct": {
+                "operationId": "get_catalog",
+                "description": "The first product of the list",
+                "parameters": {"productId": "$response.body#/0/productId"},
+            }
+        },
+    ),
     Operation(
         "GET",
         "/catalogs/{productId}",
@@ -33,5 +47,6 @@ OPERATIONS = (
         "One product",
         response=CatalogItem,
         errors=(400, 404),
+        database=True,
     ),
 )

@@ -19,13 +19,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-import asyncpg
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from services.common.db_errors import DATABASE_UNAVAILABLE, database_unavailable
 from services.common.events import DLQ_SUFFIX
 from services.common.kafka import KafkaPublisher
 
@@ -33,7 +33,11 @@ log = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 E = TypeVar("E", bound=BaseModel)
-TRANSIENT = (OSError, asyncio.TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError)
+# Unreachable broker or database: the batch is tried again later, never dead-lettered. The
+# database's list is the one the HTTP middleware answers 503 for; a PostgreSQL restart used to
+# send every event in flight to the DLQ with "CannotConnectNowError: the database system is
+# shutting down", leaving their orders PENDING (found by the chaos run).
+TRANSIENT = (OSError, asyncio.TimeoutError, *DATABASE_UNAVAILABLE)
 
 
 class Retry(Exception):
@@ -155,8 +159,10 @@ class EventConsumer(Generic[E]):
         ]
         try:
             await self.handle(deliveries)
-        except TRANSIENT as exc:
-            raise Retry(repr(exc)) from exc
+        except Exception as exc:
+            if isinstance(exc, OSError | asyncio.TimeoutError) or database_unavailable(exc):
+                raise Retry(repr(exc)) from exc
+            raise
         finally:
             for span in spans:
                 span.end()

@@ -14,37 +14,16 @@ from collections.abc import Awaitable, Callable, Sequence
 from http import HTTPStatus
 from typing import Any
 
-import asyncpg
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
+
+from services.common.db_errors import database_unavailable
 
 log = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DATABASE_UNAVAILABLE_DETAIL = "the database is unavailable; try again"
-
-# A PostgreSQL restart (or failover) under load surfaces in handlers as these: refused or
-# reset sockets when the pool opens a connection, the server's own "shutting down" /
-# "starting up" errors (57P01, 57P03, ...), and asyncpg's errors for a connection that closed
-# under a query (ConnectionDoesNotExistError, "connection is closed", "pool is closing", a
-# session cut mid-protocol). None of them is the request's fault and a retry a moment later
-# succeeds, so the client gets 503 + Retry-After instead of a 500 that reads like a bug.
-DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    ConnectionError,  # ConnectionRefusedError, ConnectionResetError, BrokenPipeError, ...
-    asyncpg.PostgresConnectionError,  # 08xxx, including ConnectionDoesNotExistError
-    asyncpg.exceptions.OperatorInterventionError,  # AdminShutdown, CannotConnectNow, ...
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-)
-# InterfaceError's subclasses that are the code's mistakes, not a lost connection (a wrong
-# argument type, a bad pool setting): they stay 500s so they are found and fixed.
-_CLIENT_MISTAKES: tuple[type[BaseException], ...] = (
-    asyncpg.exceptions.DataError,
-    asyncpg.exceptions.ClientConfigurationError,
-    asyncpg.exceptions.UnsupportedClientFeatureError,
-    asyncpg.exceptions.UnsupportedServerFeatureError,
-)
 
 
 class FieldError(BaseModel):
@@ -119,15 +98,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         # Keep headers such as Allow on 405, drop the plain-text body aiohttp would send.
         headers = {k: v for k, v in exc.headers.items() if k.lower() not in _BODY_HEADERS}
         return problem_response(exc.status, exc.reason, headers=headers)
-    except DATABASE_UNAVAILABLE as exc:
-        if isinstance(exc, _CLIENT_MISTAKES):
+    except Exception as exc:
+        if not database_unavailable(exc):
             return _internal_error(request)
         log.warning(
             "database unavailable: %r", exc, extra={"path": request.path, "method": request.method}
         )
         return problem_response(503, DATABASE_UNAVAILABLE_DETAIL, headers={"Retry-After": "1"})
-    except Exception:
-        return _internal_error(request)
 
 
 def _internal_error(request: web.Request) -> web.Response:

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
+from services.common import mesh_answers
+from services.common.errors import PROBLEM_JSON as PROBLEM
 from services.common.errors import Problem
 from services.common.principal import Access, authorize
 
@@ -35,6 +37,10 @@ class Operation:
     errors: tuple[int, ...] = ()
     headers: Mapping[str, str] = field(default_factory=dict)  # request header -> description
     access: Access = Access.PUBLIC  # who may call it, checked before the handler runs
+    database: bool = False  # its handler uses PostgreSQL, so it can answer "database unavailable"
+    # OpenAPI links from the success response to the operations a client calls next with its
+    # values (name -> Link Object), for stateful walks such as signup -> login -> own user.
+    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def auth_errors(self) -> tuple[int, ...]:
@@ -85,12 +91,22 @@ class Documented(Protocol):
     def access(self) -> Access: ...
     @property
     def auth_errors(self) -> tuple[int, ...]: ...
+    @property
+    def database(self) -> bool: ...
+    @property
+    def links(self) -> Mapping[str, Mapping[str, Any]]: ...
 
 
 def openapi_document(
-    title: str, version: str, operations: Sequence[Documented], *, bearer: bool = True
+    title: str,
+    version: str,
+    operations: Sequence[Documented],
+    *,
+    bearer: bool = True,
+    edge: bool = True,
 ) -> dict[str, Any]:
-    """`bearer=False`: no operation takes a token (the console), so no security scheme."""
+    """`bearer=False`: no operation takes a token (the console), so no security scheme.
+    `edge=False`: not served through the ingress (the console), so no mesh answers."""
     schemas: dict[str, Any] = {}
     paths: dict[str, dict[str, Any]] = {}
 
@@ -104,7 +120,7 @@ def openapi_document(
             return {"$ref": f"#/components/schemas/{generated['title']}"}
         return generated
 
-    problem = {"application/problem+json": {"schema": schema_of(Problem)}}
+    problem = {PROBLEM: {"schema": schema_of(Problem)}}
     for op in operations:
         parameters: list[dict[str, Any]] = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -123,16 +139,26 @@ def openapi_document(
         success: dict[str, Any] = {"description": op.summary}
         if op.response is not None:
             success["content"] = {"application/json": {"schema": schema_of(op.response)}}
+        if op.links:
+            success["links"] = {name: dict(link) for name, link in op.links.items()}
+        responses: dict[str, Any] = {
+            str(op.status): success,
+            **{
+                str(code): {"description": "problem", "content": problem}
+                for code in sorted({*op.errors, *op.auth_errors})
+            },
+        }
+        if edge:
+            shape = mesh_answers.Shape(
+                protected=op.access is not Access.PUBLIC,
+                path_parameters=bool(_PATH_PARAM.search(op.path)),
+                database=op.database,
+            )
+            responses = mesh_answers.merged(responses, shape, problem[PROBLEM]["schema"])
         entry: dict[str, Any] = {
             "summary": op.summary,
             "operationId": op.handler.__name__,
-            "responses": {
-                str(op.status): success,
-                **{
-                    str(code): {"description": "problem", "content": problem}
-                    for code in sorted({*op.errors, *op.auth_errors})
-                },
-            },
+            "responses": responses,
         }
         if op.access is not Access.PUBLIC:
             entry["security"] = [{BEARER: []}]

@@ -88,6 +88,14 @@ OPERATIONS = (
         headers={
             idempotency.HEADER: "Retries with the same key and body return the first response"
         },
+        database=True,
+        links={
+            "ListOrders": {
+                "operationId": "list_orders",
+                "description": "The caller's orders, the one just placed among them",
+                "parameters": {"userId": "$response.body#/userId"},
+            }
+        },
     ),
     Operation(
         "GET",
@@ -97,5 +105,6 @@ OPERATIONS = (
         response=list[Order],
         errors=(400,),
         access=Access.OWNER,
+        database=True,
     ),
 )

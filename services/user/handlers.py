@@ -134,6 +134,14 @@ OPERATIONS = (
         response=User,
         status=201,
         errors=(400, 409),
+        database=True,
+        links={
+            "LogIn": {
+                "operationId": "login",
+                "description": "Log in as the user just signed up",
+                "requestBody": {"email": "$request.body#/email", "password": "$request.body#/pwd"},
+            }
+        },
     ),
     Operation(
         "POST",
@@ -143,8 +151,24 @@ OPERATIONS = (
         request=LoginRequest,
         response=LoginResponse,
         errors=(400, 401),
+        database=True,
+        links={
+            "GetOwnUser": {
+                "operationId": "get_user",
+                "description": "The logged-in user, with the token this login returned",
+                "parameters": {"userId": "$response.body#/userId"},
+            }
+        },
     ),
-    Operation("GET", "/users", list_users, "List users", response=list[User], access=Access.USER),
+    Operation(
+        "GET",
+        "/users",
+        list_users,
+        "List users",
+        response=list[User],
+        access=Access.USER,
+        database=True,
+    ),
     Operation(
         "GET",
         "/users/{userId}",
@@ -153,6 +177,7 @@ OPERATIONS = (
         response=UserDetail,
         errors=(404,),
         access=Access.OWNER,
+        database=True,
     ),
     Operation("GET", "/.well-known/jwks.json", jwks, "Keys that verify tokens", response=Jwks),
     Operation("GET", "/welcome", welcome, "Greeting from live config", response=Welcome),

@@ -133,6 +133,17 @@ def test_the_poison_and_older_dead_letters_are_allowed() -> None:
     assert check(before=before, after=after) == []
 
 
+def test_a_poison_sent_but_never_seen_is_a_violation() -> None:
+    """The DLQ read itself is checked: a run that sent the poison must find it."""
+    violations = check_run((placed("o1", "k1"),), (FAULT,), BEFORE, AFTER, BOUNDS, poison_sent=True)
+    [violation] = violations
+    assert violation.invariant == "dead_letters_only_poison"
+    assert "poison message is in no DLQ" in violation.detail
+    seen = snapshot(stored("o1", "k1"), stock=99,
+                    dead_letters=(dead_letter(1, **{POISON_HEADER: "1"}),))  # fmt: skip
+    assert check_run((placed("o1", "k1"),), (FAULT,), BEFORE, seen, BOUNDS, poison_sent=True) == []
+
+
 def test_poison_recognised_by_its_key() -> None:
     after = snapshot(stored("o1", "k1"), stock=99, dead_letters=(dead_letter(3),))
     assert check(after=after, poison_keys=frozenset({"CATALOG-001"})) == []

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, cast
 
+import asyncpg
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from pydantic import BaseModel, TypeAdapter
@@ -105,3 +106,36 @@ async def test_a_transient_failure_rewinds_the_whole_batch_and_commits_nothing()
     assert h.calls == [[1, 2, 3]]
     assert h.broker.position == 10 and h.broker.committed == {}
     assert h.dlq.sent == []
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        asyncpg.CannotConnectNowError("the database system is shutting down"),
+        asyncpg.AdminShutdownError("terminating connection due to administrator command"),
+        asyncpg.ConnectionDoesNotExistError("connection was closed in the middle of operation"),
+        asyncpg.InterfaceError("connection is closed"),
+        asyncpg.exceptions.InternalClientError("unexpected message"),
+    ],
+    ids=type,
+)
+async def test_a_database_restart_rewinds_the_batch_instead_of_dead_lettering(
+    error: Exception,
+) -> None:
+    """What a PostgreSQL fast restart raises mid-batch (found by the chaos run, which saw
+    every event in flight dead-lettered and its order left PENDING)."""
+    h = Harness(fail_on=2, error=error)
+    with pytest.raises(Retry):
+        await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
+    assert h.calls == [[1, 2, 3]]
+    assert h.broker.position == 10 and h.broker.committed == {}
+    assert h.dlq.sent == []
+
+
+async def test_a_mistake_in_the_code_is_not_retried_for_ever() -> None:
+    """asyncpg's DataError (a wrong argument type) is an InterfaceError but no lost
+    connection: the event goes to the DLQ and the partition moves on."""
+    h = Harness(fail_on=2, error=asyncpg.exceptions.DataError("invalid input for query argument"))
+    await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
+    assert h.dlq.sent == [(TOPIC + ".dlq", b'{"n": 2}')]
+    assert h.broker.committed == {PARTITION: 13}

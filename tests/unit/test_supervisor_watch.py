@@ -75,3 +75,32 @@ def test_exit_text_names_the_signal() -> None:
     assert exit_text(-signal.SIGKILL) == "killed by SIGKILL"
     assert exit_text(3) == "exit 3"
     assert exit_text(0) == "exit 0"
+
+
+def test_a_restarted_child_stops_gracefully_on_sigterm(tmp_path: Path) -> None:
+    """The restart happens with SIGINT and SIGTERM blocked in the supervisor; the new process
+    must not inherit that mask, or its stop waits for the SIGKILL."""
+    marker = tmp_path / "crashed-once"
+    code = (
+        f"import pathlib, time; marker = pathlib.Path({str(marker)!r})\n"
+        "if not marker.exists(): marker.touch(); raise SystemExit(3)\n"
+        "time.sleep(60)"
+    )
+    sup = Supervisor(tmp_path, progress=lambda _: None)
+    app = sup.start(_child(tmp_path, "app", code))
+    seen: list[dict[str, dict[str, object]]] = []
+
+    def on_change() -> None:
+        seen.append(sup.report())
+        if len(seen) == 2:  # the exit, then the restart
+            raise Seen
+
+    try:
+        with pytest.raises(Seen):
+            sup.watch(on_change, interval=0.02)
+        assert seen[1]["app"]["restarts"] == 1
+        began = time.monotonic()
+        assert app.stop(timeout=10) == -signal.SIGTERM  # not -SIGKILL after 10 s
+        assert time.monotonic() - began < 5
+    finally:
+        sup.close()
