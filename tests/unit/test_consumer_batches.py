@@ -26,12 +26,14 @@ class FakeConsumer:
     def __init__(self) -> None:
         self.committed: dict[TopicPartition, int] = {}
         self.position: int | None = None
+        self.positions: dict[TopicPartition, int] = {}
 
     async def commit(self, offsets: dict[TopicPartition, int]) -> None:
         self.committed.update(offsets)
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self.position = offset
+        self.positions[partition] = offset
 
 
 class FakeDeadLetters:
@@ -139,3 +141,21 @@ async def test_a_mistake_in_the_code_is_not_retried_for_ever() -> None:
     await h.process(batch(b'{"n": 1}', b'{"n": 2}', b'{"n": 3}'))
     assert h.dlq.sent == [(TOPIC + ".dlq", b'{"n": 2}')]
     assert h.broker.committed == {PARTITION: 13}
+
+
+async def test_a_retry_sends_every_uncommitted_partition_back_not_only_the_failing_one() -> None:
+    """getmany() returns batches of several partitions and moves past all of them: when one
+    batch must be retried, the batches after it were not applied and must come again."""
+    h = Harness(fail_on=2, error=asyncpg.CannotConnectNowError("shutting down"))
+    first, second, third = (TopicPartition(TOPIC, p) for p in range(3))
+    fetched = {
+        first: batch(b'{"n": 1}', first=5),
+        second: batch(b'{"n": 2}', first=20),  # meets the database restart
+        third: batch(b'{"n": 3}', first=40),  # never reached
+    }
+    broker = cast(AIOKafkaConsumer, h.broker)
+    with pytest.raises(Retry):
+        await h.consumer._process_fetched(broker, cast(Any, fetched))
+    assert h.broker.committed == {first: 6}
+    assert h.broker.positions == {second: 20, third: 40}
+    assert h.calls == [[1], [2]] and h.dlq.sent == []
