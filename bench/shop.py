@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import psutil
 
 from mesh.control.topology import fqdn
-from mesh.infra.postgres import running_server
+from mesh.control.workloads import by_name
+from mesh.infra.postgres import database_dsn, running_server
 from mesh.paths import REPO_ROOT as REPO
 from mesh.paths import postgres_data_dir
 from mesh.runtime.polling import wait_until
@@ -156,3 +158,15 @@ def running_shop(run_dir: Path, args: Sequence[str] = (), env: dict[str, str] | 
         yield Shop(run_dir, state, process, up)
     finally:
         stop_process(process, signal.SIGINT, timeout=120)
+
+
+STOCK = 1_000_000_000  # topped up first, so orders confirm instead of running out of stock
+
+
+async def top_up_stock(shop: Shop) -> None:
+    """Every product's stock set so high that no run empties it: orders confirm."""
+    conn = await asyncpg.connect(database_dsn(shop.admin_dsn, by_name("catalog-service").database))
+    try:
+        await conn.execute("UPDATE catalog SET stock = $1", STOCK)
+    finally:
+        await conn.close()

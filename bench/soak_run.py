@@ -9,26 +9,13 @@ import contextlib
 import time
 from typing import Any
 
-import asyncpg
-
-from bench.shop import Shop
+from bench.shop import Shop, top_up_stock
 from bench.soak_figures import Sample
 from bench.soak_load import SteadyLoad
 from bench.soak_probe import Probe, shop_roots
 from bench.soak_report import progress
-from mesh.control.workloads import by_name
-from mesh.infra.postgres import database_dsn
 
-STOCK = 1_000_000_000  # topped up first, so orders confirm instead of running out of stock
 DRAIN_SECONDS = 30.0  # after the load: every consumer group is back to lag 0 by then
-
-
-async def _top_up_stock(shop: Shop) -> None:
-    conn = await asyncpg.connect(database_dsn(shop.admin_dsn, by_name("catalog-service").database))
-    try:
-        await conn.execute("UPDATE catalog SET stock = $1", STOCK)
-    finally:
-        await conn.close()
 
 
 async def _sample(probe: Probe, load: SteadyLoad, elapsed: float) -> Sample:
@@ -74,7 +61,7 @@ async def soak(shop: Shop, args: argparse.Namespace, seen: dict[int, float]) -> 
     probe = Probe(shop_roots(shop.state, shop.postgres_pid()), shop.admin_dsn,
                   shop.state["kafka_bootstrap_servers"], seen)  # fmt: skip
     try:
-        await _top_up_stock(shop)
+        await top_up_stock(shop)
         async with SteadyLoad(shop.ingress, args.rps) as load:
             began = time.monotonic()
             samples = await _drive(probe, load, args)

@@ -19,22 +19,13 @@ import aiohttp
 import asyncpg
 
 from bench.plan import Plan
-from bench.shop import Shop
+from bench.shop import Shop, top_up_stock
 from bench.shopper import Customer, catalog, sign_up
 from mesh.control.workloads import by_name
 from mesh.infra.postgres import database_dsn
 
 POLL_SECONDS = 0.01
 MAX_CLIENTS = 16
-STOCK = 1_000_000_000  # topped up first, so orders confirm instead of running out of stock
-
-
-async def _top_up_stock(shop: Shop) -> None:
-    conn = await asyncpg.connect(database_dsn(shop.admin_dsn, by_name("catalog-service").database))
-    try:
-        await conn.execute("UPDATE catalog SET stock = $1", STOCK)
-    finally:
-        await conn.close()
 
 
 class _Orders:
@@ -158,7 +149,7 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 async def _run(shop: Shop, plan: Plan) -> dict[str, Any]:
-    await _top_up_stock(shop)
+    await top_up_stock(shop)
     product = (await asyncio.to_thread(catalog, shop.ingress))[0]
     out = {}
     for rate in plan.kafka_rates:
