@@ -113,7 +113,7 @@ fortio:
 bench: setup fortio
 	.venv/bin/python -m bench $(BENCH_ARGS)
 
-# The chaos run at full size (three rounds of the fault schedule, ~10 min), its record in
+# The chaos run at full size (three rounds of the fault schedule, ~9 min), its record in
 # .cache/chaos (operations.jsonl, faults.jsonl, report.txt), then the edge fuzzing at 100
 # examples per operation (docs/reliability.md). make test runs both smaller.
 chaos: setup
