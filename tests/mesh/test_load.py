@@ -153,9 +153,9 @@ def test_loadgen_is_let_in_by_its_own_policy(mesh: Mesh, tmp_path: Path) -> None
     policy naming another principal, order-service's sidecar answers loadgen 403 (RBAC)."""
     status = mesh.meshmart("status")
     sidecar = mesh.state["loadgen"]["sidecar_pid"]
-    assert re.search(rf"^loadgen\s+-\s+{sidecar}\s+-\s+http://127", status.stdout, re.M), (
-        status.stdout
-    )
+    # WORKLOAD, APP PID (none), SIDECAR PID, RESTARTS, INBOUND (none), ADMIN
+    loadgen_row = rf"^loadgen\s+-\s+{sidecar}\s+0\s+-\s+http://127"
+    assert re.search(loadgen_row, status.stdout, re.M), status.stdout
     assert _status_via_loadgen(mesh)[0] == 200
     other = tmp_path / "authorization-policy-order-not-loadgen.yaml"
     other.write_text(
@@ -210,7 +210,7 @@ def test_ways_in_that_cannot_work_are_refused(
 
 
 def test_no_running_shop_is_one_clear_line(tmp_path: Path, mesh: Mesh) -> None:
-    run = Mesh(mesh.proc, tmp_path, {}).meshmart("load", "--duration", "1")
+    run = Mesh(mesh.proc, tmp_path).meshmart("load", "--duration", "1")
     assert run.returncode == 1
     assert run.stderr == f"meshmart load: error: no `meshmart run` is running from {tmp_path}\n"
 
@@ -230,7 +230,7 @@ def test_run_with_load_keeps_traffic_flowing_and_stops_it(tmp_path: Path) -> Non
         shop = Mesh(proc, run_dir)
         assert wait_until(partial(_ordered, shop), 30), "no request reached order-service"
         status = shop.meshmart("status")
-        assert f"load: 10 req/s from 5 shoppers, pid {load['pid']}\n" in status.stdout
+        assert f"load: 10 req/s from 5 shoppers, pid {load['pid']}, restarts 0\n" in status.stdout
         # In-mesh, from the loadgen sidecar, so the VirtualServices shape it.
         assert wait_until(partial(_loadgen_has_sent, shop), 30), "nothing left loadgen"
     assert still_alive_after([load["pid"]], 10) == []
