@@ -111,8 +111,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with running_shop(args.run_dir, shop_args) as shop:
             services = [w["service"] for w in shop.state["workloads"].values()]
-            result["limits"] = asdict(limits(args.rps, services))
             result.update(asyncio.run(soak(shop, args, seen)))
+            shared_area = result.pop("pg_shared_mib")
+            result["limits"] = asdict(limits(args.rps, services, shared_area))
     except KeyboardInterrupt:
         print("\ninterrupted: the shop is stopped, no verdict", flush=True)
         return 130

@@ -20,6 +20,15 @@ class ProcessFigures:
     pss_mib: float
     fds: int
     tcp: int  # TCP connections; listening sockets are not counted
+    # Of pss_mib, the pages of a shared memory area: PostgreSQL's (shared_buffers, WAL
+    # buffers, locks), which it sizes once at start (shared_memory_size) and fills as the data
+    # it caches grows. 0 for every other process.
+    shared_mib: float = 0.0
+
+    @property
+    def private_mib_each(self) -> float:
+        """PSS outside the shared area, per process: what a leaking backend would grow."""
+        return (self.pss_mib - self.shared_mib) / self.processes
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ class Limits:
     tcp_slack: int  # TCP connections likewise
     max_lag: int  # messages, any consumer group, any sample
     pg_bounds: Mapping[str, int]  # database -> most client connections its pools may open
+    # PostgreSQL's shared memory area (shared_memory_size): a cache filling up to it is no leak.
+    pg_shared_mib: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,24 @@ def _alive(label: str, series: Sequence[ProcessFigures | None]) -> Verdict:
     return Verdict("alive", label, passed, detail)
 
 
+def _per_process(values: Sequence[float], figures: Sequence[ProcessFigures]) -> list[float]:
+    return [round(v / f.processes, 1) for v, f in zip(values, figures, strict=True)]
+
+
+def _group_memory(label: str, figures: Sequence[ProcessFigures], limits: Limits) -> list[Verdict]:
+    """A group (PostgreSQL: the postmaster and its backends) shares memory, and its processes
+    come and go with the pools. Its private memory per process must stay flat; its shared area
+    fills as the data cached in it grows (every order adds rows), so it is held to the size
+    the server gave it rather than to a trend."""
+    private = [f.private_mib_each for f in figures]
+    most = max(f.shared_mib for f in figures)
+    shared_detail = f"shared memory at most {most:.1f} MiB (area {limits.pg_shared_mib:g} MiB)"
+    return [
+        rss_flat(label, private, limits.rss_growth, "private PSS per process"),
+        Verdict("shared", label, most <= limits.pg_shared_mib, shared_detail),
+    ]
+
+
 def per_process(samples: Sequence[Sample], warmup: float, limits: Limits) -> list[Verdict]:
     after = [s for s in samples if s.elapsed >= warmup]
     verdicts = []
@@ -76,12 +96,17 @@ def per_process(samples: Sequence[Sample], warmup: float, limits: Limits) -> lis
         figures = [f for f in _series(after, label) if f is not None]
         if not figures:
             continue
-        # A group (PostgreSQL and its backends) by PSS: its processes share memory.
-        measure = "PSS" if any(f.processes > 1 for f in figures) else "RSS"
-        memory = _values(figures, f"{measure.lower()}_mib")
-        verdicts.append(rss_flat(label, memory, limits.rss_growth, measure))
-        verdicts.append(not_growing("fds", label, _values(figures, "fds"), limits.fd_slack))
-        verdicts.append(not_growing("tcp", label, _values(figures, "tcp"), limits.tcp_slack))
+        if group := any(f.processes > 1 for f in figures):
+            verdicts += _group_memory(label, figures, limits)
+        else:
+            verdicts.append(rss_flat(label, _values(figures, "rss_mib"), limits.rss_growth))
+        # A group's backends come and go with the pools (their number is bounded by `shared`'s
+        # connection check): its fds and connections are judged per process.
+        fds, tcp = _values(figures, "fds"), _values(figures, "tcp")
+        if group:
+            fds, tcp = _per_process(fds, figures), _per_process(tcp, figures)
+        verdicts.append(not_growing("fds", label, fds, limits.fd_slack))
+        verdicts.append(not_growing("tcp", label, tcp, limits.tcp_slack))
     return verdicts
 
 

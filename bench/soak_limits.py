@@ -52,6 +52,7 @@ def lag_bound(rps: float) -> int:
     return max(MIN_LAG_BOUND, round(orders_per_second * LAG_SECONDS))
 
 
-def limits(rps: float, services: Iterable[str]) -> Limits:
+def limits(rps: float, services: Iterable[str], pg_shared_mib: float) -> Limits:
     return Limits(rss_growth=RSS_GROWTH, fd_slack=FD_SLACK, tcp_slack=TCP_SLACK,
-                  max_lag=lag_bound(rps), pg_bounds=pg_bounds(services))  # fmt: skip
+                  max_lag=lag_bound(rps), pg_bounds=pg_bounds(services),
+                  pg_shared_mib=pg_shared_mib)  # fmt: skip

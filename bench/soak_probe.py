@@ -14,6 +14,9 @@ from bench.soak_figures import ProcessFigures
 from mesh.console.kafka_offsets import KafkaReader
 
 LOOPBACK = ("127.", "::1", "::ffff:127.")
+# PostgreSQL's main shared memory area is an anonymous shared mapping, which the kernel lists
+# as /dev/zero (its size is shared_memory_size).
+SHARED_AREA = "/dev/zero"
 CLIENT_BACKENDS = (
     "SELECT datname, count(*) AS n FROM pg_stat_activity"
     " WHERE backend_type = 'client backend' AND pid <> pg_backend_pid() GROUP BY datname"
@@ -56,6 +59,13 @@ class Probe:
             self._pg = await asyncpg.connect(self.admin_dsn)
         return {row["datname"]: row["n"] for row in await self._pg.fetch(CLIENT_BACKENDS)}
 
+    async def pg_shared_memory_mib(self) -> float:
+        """The size of PostgreSQL's shared memory area, as the server computed it at start."""
+        await self.pg_connections()  # opens the connection
+        assert self._pg is not None
+        return float(await self._pg.fetchval("SELECT setting FROM pg_settings"
+                                             " WHERE name = 'shared_memory_size'"))  # fmt: skip
+
     async def lag(self) -> dict[str, int]:
         snapshot = await self._kafka.read()
         return {group: sum(snapshot.lag(group, t) for t in snapshot.consumed_topics(group))
@@ -79,24 +89,26 @@ class Probe:
                 figures[label] = ProcessFigures(
                     pid=pid, processes=len(found), rss_mib=round(sum(f[0] for f in found), 1),
                     pss_mib=round(sum(f[1] for f in found), 1), fds=sum(f[2] for f in found),
-                    tcp=sum(f[3] for f in found),
+                    tcp=sum(f[3] for f in found), shared_mib=round(sum(f[4] for f in found), 1),
                 )  # fmt: skip
         return figures, exposed
 
     def _one(
         self, p: psutil.Process, label: str, exposed: list[str]
-    ) -> tuple[float, float, int, int] | None:
-        """(RSS MiB, PSS MiB, fds, TCP connections) of one process; listeners off loopback
-        noted."""
+    ) -> tuple[float, float, int, int, float] | None:
+        """(RSS MiB, PSS MiB, fds, TCP connections, PSS MiB in PostgreSQL's shared area) of one
+        process; listeners off loopback noted."""
         try:
             with p.oneshot():
                 self.seen.setdefault(p.pid, p.create_time())
                 memory = p.memory_full_info()  # smaps: PSS as well as RSS
                 rss, pss, fds = memory.rss / 2**20, memory.pss / 2**20, p.num_fds()
                 sockets = p.net_connections(kind="tcp")
+                maps = p.memory_maps() if label == "postgres" else []
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return None  # a PostgreSQL backend that ended between listing and reading
         listening = [s for s in sockets if s.status == psutil.CONN_LISTEN]
         exposed += [f"{label} {s.laddr.ip}:{s.laddr.port}" for s in listening
                     if not s.laddr.ip.startswith(LOOPBACK)]  # fmt: skip
-        return rss, pss, fds, len(sockets) - len(listening)
+        shared = sum(m.pss for m in maps if m.path == SHARED_AREA) / 2**20
+        return rss, pss, fds, len(sockets) - len(listening), shared

@@ -88,7 +88,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"on the same cores. Achieved {result['load']['rps']:.1f} req/s, "
         f"{result['load']['requests']} requests.",
         "",
-        "| process | alive | RSS MiB (after warm-up -> end) | open fds | TCP connections |",
+        "| process | alive | memory (after warm-up -> end) | open fds | TCP connections |",
         "|---|---|---|---|---|",
         *(f"| {' | '.join(p)} |" for p in processes),
         "",

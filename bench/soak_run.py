@@ -61,6 +61,7 @@ async def soak(shop: Shop, args: argparse.Namespace, seen: dict[int, float]) -> 
     probe = Probe(shop_roots(shop.state, shop.postgres_pid()), shop.admin_dsn,
                   shop.state["kafka_bootstrap_servers"], seen)  # fmt: skip
     try:
+        shared_area = await probe.pg_shared_memory_mib()
         await top_up_stock(shop)
         async with SteadyLoad(shop.ingress, args.rps) as load:
             began = time.monotonic()
@@ -75,4 +76,5 @@ async def soak(shop: Shop, args: argparse.Namespace, seen: dict[int, float]) -> 
         "load": {"requests": load.requests, "rps": round(load.requests / seconds, 1),
                  "answers": answers, "errors": load.errors()},
         "drained": drained,
+        "pg_shared_mib": shared_area,
     }  # fmt: skip

@@ -50,6 +50,7 @@ from mesh.console.scenarios import (
 from mesh.console.shop import NotRunning, Shop
 from mesh.console.validations import validate
 from mesh.istio.loader import IstioConfigError
+from services.common.operations import Link
 from services.common.operations import openapi_document as documented
 from services.common.principal import Access
 
@@ -209,7 +210,7 @@ class Endpoint:
     access: Access = Access.PUBLIC
     auth_errors: tuple[int, ...] = ()
     database: bool = False
-    links: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: tuple[Link, ...] = ()
 
 
 ENDPOINTS = (

@@ -45,6 +45,14 @@ BASE_OPTIONS = (
 )
 
 
+def heap_options(heap: str) -> list[str]:
+    """The heap fixed at `heap` and touched at start, as server JVMs are run (Kafka's own
+    kafka-server-start.sh starts at its cap, -Xms1G -Xmx1G). A heap that grows on demand
+    commits and touches new pages for many minutes instead, so the server's RSS climbs under a
+    steady load with nothing leaking (docs/reliability.md, "Soak")."""
+    return [f"-Xms{heap}", f"-Xmx{heap}", "-XX:+AlwaysPreTouch"]
+
+
 @dataclass(frozen=True)
 class JvmFiles:
     """The files of one server: everything lives in <run_dir>/<name>/."""

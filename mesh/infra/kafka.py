@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError as ClientError
 from aiokafka.errors import TopicAlreadyExistsError, for_code
 
 from mesh import paths
-from mesh.infra.jvm import JvmFiles, JvmServer, Launch
+from mesh.infra.jvm import JvmFiles, JvmServer, Launch, heap_options
 from mesh.infra.maven import MavenError, fetch_jars, pom_digest
 from mesh.paths import JARS_DIR
 from mesh.runtime.ports import accepts
@@ -108,7 +108,7 @@ class _Kafka(JvmServer[KafkaFiles, KafkaBroker]):
 
     def __init__(self, heap: str = "512m") -> None:
         self.heap = heap
-        self.initial_heap = _initial_heap(heap)  # a bad value fails before anything is done
+        _check_heap(heap)  # a bad value fails before anything is done
 
     def files(self, run_dir: Path) -> KafkaFiles:
         return KafkaFiles.of(run_dir)
@@ -144,7 +144,7 @@ class _Kafka(JvmServer[KafkaFiles, KafkaBroker]):
         if not files.formatted:
             _format(files, java, base, progress)
         return Launch(
-            options=[f"-Xmx{self.heap}", *self.initial_heap],
+            options=heap_options(self.heap),
             main=[*base, "kafka.Kafka", str(files.config)],
             classes=libs,
             title=f"Kafka {_version(libs)} on 127.0.0.1:{ports[0]} (controller {ports[1]})",
@@ -225,13 +225,13 @@ logger.config.level = WARN
 """
 
 
-def _initial_heap(heap: str) -> list[str]:
-    """-Xms64m when the heap allows: the JVM's default (1/64 of RAM) only inflates the RSS."""
+def _check_heap(heap: str) -> None:
     match = re.fullmatch(r"(\d+)([kKmMgG]?)", heap)
     if match is None:
         raise KafkaError(f"heap {heap!r}: expected a size like 512m or 1g")
     scale = {"": 1, "k": 2**10, "m": 2**20, "g": 2**30}[match.group(2).lower()]
-    return ["-Xms64m"] if int(match.group(1)) * scale >= 64 * 2**20 else []
+    if int(match.group(1)) * scale < 64 * 2**20:
+        raise KafkaError(f"heap {heap!r}: the broker needs at least 64m")
 
 
 def _version(libs: Path) -> str:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mesh import paths
-from mesh.infra.jvm import JvmFiles, JvmServer, Launch, first_error, jvm_crashed
+from mesh.infra.jvm import JvmFiles, JvmServer, Launch, first_error, heap_options, jvm_crashed
 from mesh.infra.maven import MavenError, fetch_jars, find_java, pom_digest
 from mesh.paths import JARS_DIR
 from mesh.runtime.files import log_tail
@@ -167,7 +167,7 @@ class _Zipkin(JvmServer[JvmFiles, ZipkinServer]):
         env |= {"STORAGE_TYPE": "mem", "MEM_MAX_SPANS": str(_MAX_SPANS), "QUERY_PORT": str(port)}
         return Launch(
             # Writing the class-data archive warns of every class it skips (~80 lines): errors.
-            options=[f"-Xmx{_HEAP}", "-Xms32m", f"{_MARKER}{files.root}", "-Xlog:cds=error"],
+            options=[*heap_options(_HEAP), f"{_MARKER}{files.root}", "-Xlog:cds=error"],
             # Spring Boot arguments: they outrank every other source. Zipkin's own config lists
             # one port (armeria.ports[0]) with no address, i.e. all interfaces; a list given on
             # the command line replaces that list as a whole, so each field of the port is set.

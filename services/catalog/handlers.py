@@ -6,7 +6,7 @@ from services.catalog import repository
 from services.catalog.models import CatalogItem
 from services.common.db import DB_POOL
 from services.common.errors import ProblemError, json_response
-from services.common.operations import Operation
+from services.common.operations import Link, Operation
 from services.common.requests import path_text
 
 MAX_PRODUCT_ID_LENGTH = 64
@@ -32,13 +32,14 @@ OPERATIONS = (
         "List all products",
         response=list[CatalogItem],
         database=True,
-        links={
-            "GetProduct": {
-                "operationId": "get_catalog",
-                "description": "The first product of the list",
-                "parameters": {"productId": "$response.body#/0/productId"},
-            }
-        },
+        links=(
+            Link(
+                "GetProduct",
+                "get_catalog",
+                "The first product of the list",
+                parameters={"productId": "$response.body#/0/productId"},
+            ),
+        ),
     ),
     Operation(
         "GET",

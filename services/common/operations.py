@@ -26,6 +26,27 @@ BEARER = "bearerAuth"
 
 
 @dataclass(frozen=True)
+class Link:
+    """An OpenAPI link from a success response to the operation a client calls next with its
+    values, for stateful walks such as signup -> login -> own user. `parameters` and
+    `request_body` hold runtime expressions ("$response.body#/userId")."""
+
+    name: str
+    operation_id: str
+    description: str
+    parameters: Mapping[str, str] = field(default_factory=dict)
+    request_body: Mapping[str, str] | None = None
+
+    def as_openapi(self) -> dict[str, Any]:
+        link: dict[str, Any] = {"operationId": self.operation_id, "description": self.description}
+        if self.parameters:
+            link["parameters"] = dict(self.parameters)
+        if self.request_body is not None:
+            link["requestBody"] = dict(self.request_body)
+        return link
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -38,9 +59,7 @@ class Operation:
     headers: Mapping[str, str] = field(default_factory=dict)  # request header -> description
     access: Access = Access.PUBLIC  # who may call it, checked before the handler runs
     database: bool = False  # its handler uses PostgreSQL, so it can answer "database unavailable"
-    # OpenAPI links from the success response to the operations a client calls next with its
-    # values (name -> Link Object), for stateful walks such as signup -> login -> own user.
-    links: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    links: tuple[Link, ...] = ()
 
     @property
     def auth_errors(self) -> tuple[int, ...]:
@@ -94,7 +113,7 @@ class Documented(Protocol):
     @property
     def database(self) -> bool: ...
     @property
-    def links(self) -> Mapping[str, Mapping[str, Any]]: ...
+    def links(self) -> tuple[Link, ...]: ...
 
 
 def openapi_document(
@@ -140,7 +159,7 @@ def openapi_document(
         if op.response is not None:
             success["content"] = {"application/json": {"schema": schema_of(op.response)}}
         if op.links:
-            success["links"] = {name: dict(link) for name, link in op.links.items()}
+            success["links"] = {link.name: link.as_openapi() for link in op.links}
         responses: dict[str, Any] = {
             str(op.status): success,
             **{

@@ -8,7 +8,7 @@ from services.common.app import HTTP_CLIENT
 from services.common.db import DB_POOL
 from services.common.errors import ProblemError, json_response
 from services.common.messaging import kick_relay
-from services.common.operations import Operation
+from services.common.operations import Link, Operation
 from services.common.peers import PeerUnavailable, get_json
 from services.common.principal import Access
 from services.common.propagation import forwarded_headers
@@ -89,13 +89,14 @@ OPERATIONS = (
             idempotency.HEADER: "Retries with the same key and body return the first response"
         },
         database=True,
-        links={
-            "ListOrders": {
-                "operationId": "list_orders",
-                "description": "The caller's orders, the one just placed among them",
-                "parameters": {"userId": "$response.body#/userId"},
-            }
-        },
+        links=(
+            Link(
+                "ListOrders",
+                "list_orders",
+                "The caller's orders, the one just placed among them",
+                parameters={"userId": "$response.body#/userId"},
+            ),
+        ),
     ),
     Operation(
         "GET",

@@ -11,7 +11,7 @@ from services.common.app import HTTP_CLIENT
 from services.common.db import DB_POOL
 from services.common.errors import FieldError, ProblemError, json_response
 from services.common.live_config import LIVE_CONFIG
-from services.common.operations import Operation
+from services.common.operations import Link, Operation
 from services.common.peers import PeerUnavailable, get_json
 from services.common.principal import Access
 from services.common.propagation import forwarded_headers
@@ -135,13 +135,14 @@ OPERATIONS = (
         status=201,
         errors=(400, 409),
         database=True,
-        links={
-            "LogIn": {
-                "operationId": "login",
-                "description": "Log in as the user just signed up",
-                "requestBody": {"email": "$request.body#/email", "password": "$request.body#/pwd"},
-            }
-        },
+        links=(
+            Link(
+                "LogIn",
+                "login",
+                "Log in as the user just signed up",
+                request_body={"email": "$request.body#/email", "password": "$request.body#/pwd"},
+            ),
+        ),
     ),
     Operation(
         "POST",
@@ -152,13 +153,14 @@ OPERATIONS = (
         response=LoginResponse,
         errors=(400, 401),
         database=True,
-        links={
-            "GetOwnUser": {
-                "operationId": "get_user",
-                "description": "The logged-in user, with the token this login returned",
-                "parameters": {"userId": "$response.body#/userId"},
-            }
-        },
+        links=(
+            Link(
+                "GetOwnUser",
+                "get_user",
+                "The logged-in user, with the token this login returned",
+                parameters={"userId": "$response.body#/userId"},
+            ),
+        ),
     ),
     Operation(
         "GET",

@@ -82,7 +82,8 @@ def test_the_shopper_mix_flows_through_the_mesh(mesh: Mesh) -> None:
         f"2 through the ingress {mesh.ingress}, for 6 s"
     )
     live = [line for line in lines if re.match(r"\s+\d+\.\d s\s+\d+\.\d req/s", line)]
-    assert len(live) >= 2, run.stdout
+    # One every 2 s; a loaded machine may delay the printer past the 6 s, but never all of them.
+    assert live, run.stdout
     rows = _rows(run.stdout)
     assert set(OPERATIONS) <= set(rows), run.stdout
     assert all(requests > 0 and failed == 0 for requests, failed in rows.values()), run.stdout

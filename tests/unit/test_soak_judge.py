@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from bench.soak_figures import ProcessFigures, Sample
-from bench.soak_judge import Limits, edges, not_growing, outcome, per_process, rss_flat, shared
+from bench.soak_judge import (
+    Limits,
+    Verdict,
+    edges,
+    not_growing,
+    outcome,
+    per_process,
+    rss_flat,
+    shared,
+)
 
 LIMITS = Limits(rss_growth=0.10, fd_slack=16, tcp_slack=12, max_lag=100,
                 pg_bounds={"order_service": 10})  # fmt: skip
@@ -87,10 +98,65 @@ def test_any_error_or_an_undrained_group_fails_the_outcome() -> None:
     assert not outcome({}, 0, {})[0].passed  # no request answered at all is no soak
 
 
-def test_a_process_group_is_judged_by_pss_not_summed_rss() -> None:
-    """PostgreSQL's backends share buffers: their summed RSS climbs as each touches more of
-    them, their summed PSS does not."""
-    server = [ProcessFigures(7, 12, 500.0 + 40 * i, 150.0, 900, 20) for i in range(8)]
-    samples = [Sample(i * 30.0, {"postgres": f}, {}, {}, i, 0) for i, f in enumerate(server)]
-    memory = next(v for v in per_process(samples, WARMUP, LIMITS) if v.check == "rss")
-    assert memory.passed and memory.detail.startswith("PSS 150.0 -> 150.0")
+def _server(private_each: list[float], shared: list[float], processes: int = 12) -> list[Sample]:
+    """PostgreSQL samples every 30 s: RSS climbing regardless (each backend touches more
+    shared buffers), PSS = private + shared."""
+    return [
+        Sample(i * 30.0, {"postgres": ProcessFigures(
+            7, processes, 500.0 + 40 * i, mine * processes + area, 900, 20, area)}, {}, {}, i, 0)
+        for i, (mine, area) in enumerate(zip(private_each, shared, strict=True))
+    ]  # fmt: skip
+
+
+def _group_verdicts(samples: list[Sample], area: float = 150.0) -> dict[str, Verdict]:
+    limits = dataclasses.replace(LIMITS, pg_shared_mib=area)
+    return {v.check: v for v in per_process(samples, WARMUP, limits) if v.subject == "postgres"}
+
+
+def test_a_process_group_is_judged_by_private_memory_and_its_shared_area() -> None:
+    """The shared area filling (the database grows) within its size passes; summed RSS,
+    which counts every shared page once per process touching it, is not judged."""
+    verdicts = _group_verdicts(_server([4.0] * 8, [40.0 + 10 * i for i in range(8)]))
+    assert verdicts["rss"].passed, verdicts["rss"]
+    assert verdicts["rss"].detail.startswith("private PSS per process 4.0 -> 4.0")
+    assert (
+        verdicts["shared"].passed
+        and "at most 110.0 MiB (area 150 MiB)" in verdicts["shared"].detail
+    )
+
+
+def test_backends_gaining_private_memory_fail_the_group() -> None:
+    verdicts = _group_verdicts(_server([4.0 + 0.5 * i for i in range(8)], [60.0] * 8))
+    assert not verdicts["rss"].passed
+
+
+def test_a_shared_area_beyond_its_size_fails() -> None:
+    verdicts = _group_verdicts(_server([4.0] * 8, [60.0] * 7 + [160.0]))
+    assert not verdicts["shared"].passed
+
+
+def test_pool_churn_does_not_move_the_private_figure() -> None:
+    """More backends (a pool growing) add memory in proportion: the figure per process holds."""
+    samples = _server([4.0] * 4, [60.0] * 4, processes=27) + [
+        dataclasses.replace(s, elapsed=s.elapsed + 120)
+        for s in _server([4.0] * 4, [60.0] * 4, processes=37)
+    ]
+    assert _group_verdicts(samples)["rss"].passed
+
+
+def test_a_group_gaining_backends_is_judged_by_fds_per_process() -> None:
+    """A pool opening 10 more connections adds backends, each with its own files: no leak."""
+    grown = [
+        ProcessFigures(7, n, 400.0, 3.0 * n + 60, 30 * n, n, 60.0) for n in (12,) * 4 + (22,) * 4
+    ]
+    samples = [Sample(i * 30.0, {"postgres": f}, {}, {}, i, 0) for i, f in enumerate(grown)]
+    verdicts = _group_verdicts(samples)
+    assert verdicts["fds"].passed and verdicts["fds"].detail.startswith("30 -> 30"), verdicts["fds"]
+    leaking = [
+        dataclasses.replace(f, fds=f.fds + 20 * i * f.processes) for i, f in enumerate(grown)
+    ]
+    samples = [
+        dataclasses.replace(s, processes={"postgres": f})
+        for s, f in zip(samples, leaking, strict=True)
+    ]
+    assert not _group_verdicts(samples)["fds"].passed
